@@ -1,0 +1,90 @@
+// wf/codec.hpp - turning typed values into the bytes wf journals, and back.
+//
+// Inputs, results, branch results and recorded values travel and are stored
+// as bytes (`std::string`). A `wf::codec<T>` says how a `T` becomes bytes:
+// provided here for `std::string` (as is), `void`, arithmetic types (decimal
+// text) and `boost::json::value` (serialized JSON). `wf/protobuf.hpp` adds
+// every Protobuf message type. Specialise `wf::codec` for your own types:
+//
+//     template <> struct wf::codec<my_type> {
+//       static std::string encode(const my_type&);
+//       static my_type decode(std::string_view bytes);  // throws wf::decode_error
+//     };
+#ifndef WF_CODEC_HPP
+#define WF_CODEC_HPP
+
+#include <wf/errors.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <charconv>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+
+namespace wf {
+
+template <class T, class Enable = void>
+struct codec;  // no codec for this type: specialise wf::codec<T>
+
+template <>
+struct codec<std::string> {
+  static std::string encode(const std::string& v) { return v; }
+  static std::string decode(std::string_view b) { return std::string(b); }
+};
+
+template <class T>
+struct codec<T, std::enable_if_t<std::is_arithmetic_v<T> && !std::is_same_v<T, bool>>> {
+  static std::string encode(T v) {
+    char buf[64];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, r.ptr);
+  }
+  static T decode(std::string_view b) {
+    T v{};
+    auto r = std::from_chars(b.data(), b.data() + b.size(), v);
+    if (r.ec != std::errc{} || r.ptr != b.data() + b.size())
+      throw decode_error("wf::codec: not a number: '" + std::string(b.substr(0, 64)) + "'");
+    return v;
+  }
+};
+
+template <>
+struct codec<bool> {
+  static std::string encode(bool v) { return v ? "true" : "false"; }
+  static bool decode(std::string_view b) {
+    if (b == "true") return true;
+    if (b == "false") return false;
+    throw decode_error("wf::codec: not a bool: '" + std::string(b.substr(0, 64)) + "'");
+  }
+};
+
+template <>
+struct codec<boost::json::value> {
+  static std::string encode(const boost::json::value& v) { return boost::json::serialize(v); }
+  static boost::json::value decode(std::string_view b) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(b, ec);
+    if (ec) throw decode_error("wf::codec: invalid JSON: " + ec.message());
+    return v;
+  }
+};
+
+/// Bytes of a value, with its codec.
+template <class T>
+std::string encode(const T& v) {
+  return codec<T>::encode(v);
+}
+
+/// A value from its bytes, with its codec. Throws `wf::decode_error`.
+template <class T>
+T decode(std::string_view bytes) {
+  return codec<T>::decode(bytes);
+}
+
+}  // namespace wf
+
+#endif  // WF_CODEC_HPP

@@ -1,0 +1,100 @@
+// wf/errors.hpp - the error types of wf.
+//
+// wf keeps three kinds of error apart, and never mixes them up:
+//
+//  * business failure - `wf::failure`. Thrown by a branch action (or by the
+//    workflow code itself) to say "this cannot be done". It is journaled and
+//    starts the rollback phase: compensations run in reverse order.
+//  * transient error - any other exception escaping a branch action or the
+//    workflow code (network, timeout, lost database connection...), and
+//    `wf::ongoing` for "not done yet, ask again". Nothing is journaled; the
+//    workflow is replayed later with backoff.
+//  * bug - `wf::nondeterminism_error` and the other `std::logic_error`s below.
+//    The workflow stops and says why; nothing is rolled back or overwritten.
+#ifndef WF_ERRORS_HPP
+#define WF_ERRORS_HPP
+
+#include <stdexcept>
+#include <string>
+
+namespace wf {
+
+/// A business failure: the operation was refused for good (HTTP 409, gRPC
+/// ABORTED, or thrown by user code). `what()` is the reason, which is
+/// journaled and returned to the caller of `runtime::execute`.
+class failure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A transient "not done yet" answer (HTTP 425, gRPC FAILED_PRECONDITION).
+/// The workflow is retried like after any transient error, but the retry
+/// interval does not grow.
+class ongoing : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The workflow's code no longer matches its journal: on replay it reached a
+/// step whose kind or name differs from the record at that position, or it
+/// ended while the journal holds more steps. The workflow is marked `stuck`
+/// and left untouched for a human to look at.
+class nondeterminism_error : public std::logic_error {
+ public:
+  nondeterminism_error(std::string gid, std::string expected, std::string recorded);
+
+  const std::string& gid() const noexcept { return gid_; }
+  /// What the code asked for now, e.g. "branch 'TransIn' at #2".
+  const std::string& expected() const noexcept { return expected_; }
+  /// What the journal holds at that position, e.g. "branch 'TransOut' at #2".
+  const std::string& recorded() const noexcept { return recorded_; }
+
+ private:
+  std::string gid_;
+  std::string expected_;
+  std::string recorded_;
+};
+
+/// Thrown by `runtime::execute` for a workflow that is marked `stuck` (after a
+/// non-determinism error or a corrupt journal); `what()` holds the stored reason.
+class workflow_stuck_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// `execute` was called with a gid that already exists under a different
+/// workflow name or with a different input.
+class conflict_error : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// `execute` named a workflow that is not registered on this runtime.
+class unknown_workflow_error : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// The same workflow name was registered twice on one runtime.
+class duplicate_workflow_error : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+/// This runner lost its claim on the workflow (another runner took it over
+/// and bumped the fencing number). The journal write was refused and this
+/// runner stopped driving the workflow; the new owner carries on.
+class lease_lost_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A value could not be decoded from its recorded bytes (see wf/codec.hpp).
+class decode_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace wf
+
+#endif  // WF_ERRORS_HPP

@@ -1,0 +1,193 @@
+// wf/runtime.hpp - registering workflows and running them.
+//
+//     asio::io_context io;
+//     auto store = std::make_shared<wf::memory_store>();
+//     wf::runtime rt(io.get_executor(), store);
+//     rt.register_workflow("transfer", transfer);           // awaitable<Out>(wf::workflow&, In)
+//     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+//       wf::outcome o = co_await rt.execute("transfer", "gid-1", transfer_request{...});
+//     }, asio::detached);
+//     io.run();
+//
+// Threading: a runtime and everything it runs live on one executor (use a
+// strand if the io_context is run by several threads). Call its members from
+// that executor. Many thousands of workflows may run at once; a workflow
+// waiting on a branch costs its coroutine frames, not a thread.
+//
+// Lifetime: the workflows a runtime drives keep its internals alive until they
+// finish or their io_context is destroyed; destroying the runtime object does
+// not stop them. To stop everything, stop and destroy the io_context (what a
+// process crash does; the store keeps the journal, and the next runtime with
+// the same executor id resumes from it).
+#ifndef WF_RUNTIME_HPP
+#define WF_RUNTIME_HPP
+
+#include <wf/codec.hpp>
+#include <wf/errors.hpp>
+#include <wf/journal.hpp>
+#include <wf/retry_policy.hpp>
+#include <wf/store.hpp>
+#include <wf/workflow.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+
+namespace wf {
+
+/// How one registered workflow behaves.
+struct workflow_options {
+  retry_policy retry;
+  /// Timeout-to-fail: if the forward phase has not finished this long after
+  /// the workflow was created, the next transient error rolls it back.
+  std::optional<std::chrono::milliseconds> timeout;
+  /// Compensate branches whose own action failed (a branch may override it).
+  bool compensate_failed_branch = false;
+};
+
+struct runtime_options {
+  /// Identifies this runner as the owner of the workflows it runs. A process
+  /// that restarts with the same id resumes its own workflows at once; others
+  /// wait for its leases to expire. Empty: a random id.
+  std::string executor_id;
+  /// How long a claim on a workflow lasts without renewal. The runtime renews
+  /// the leases of the workflows it runs every third of this.
+  std::chrono::milliseconds lease_duration{std::chrono::seconds(30)};
+};
+
+/// The result of a finished workflow.
+struct outcome {
+  workflow_status status = workflow_status::succeeded;  ///< succeeded or failed
+  std::string result;  ///< the result bytes (succeeded)
+  std::string reason;  ///< the business failure reason (failed)
+
+  bool succeeded() const noexcept { return status == workflow_status::succeeded; }
+  /// The result, decoded with `wf::codec<T>`.
+  template <class T>
+  T result_as() const {
+    return codec<T>::decode(result);
+  }
+};
+
+/// A new random workflow id (a version-4 UUID).
+std::string new_gid();
+
+namespace detail {
+using raw_workflow = std::function<boost::asio::awaitable<std::string>(workflow&, std::string)>;
+
+template <class F>
+struct workflow_signature : workflow_signature<decltype(&F::operator())> {};
+template <class C, class R, class In>
+struct workflow_signature<R (C::*)(workflow&, In) const> {
+  using input = std::decay_t<In>;
+  using output = awaitable_value_t<R>;
+};
+template <class C, class R, class In>
+struct workflow_signature<R (C::*)(workflow&, In)> : workflow_signature<R (C::*)(workflow&, In) const> {};
+template <class R, class In>
+struct workflow_signature<R (*)(workflow&, In)> {
+  using input = std::decay_t<In>;
+  using output = awaitable_value_t<R>;
+};
+
+// Undecodable input is the caller's mistake, not a transient error: the
+// workflow fails (business failure) rather than retrying forever.
+template <class In>
+In decode_input(const std::string& bytes) {
+  try {
+    return codec<In>::decode(bytes);
+  } catch (const decode_error& e) {
+    throw failure(std::string("invalid input: ") + e.what());
+  }
+}
+}  // namespace detail
+
+class runtime {
+ public:
+  /// A runtime whose workflows run on `executor` and are journaled in `store`.
+  runtime(boost::asio::any_io_executor executor, std::shared_ptr<store> store, runtime_options options = {});
+  ~runtime();
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  /// Registers `fn`, a function or lambda `asio::awaitable<Out>(wf::workflow&, In)`,
+  /// under `name`. `In` and `Out` are any types with a `wf::codec`.
+  /// Throws `duplicate_workflow_error` if the name is taken.
+  template <class F>
+  void register_workflow(std::string name, F fn, workflow_options options = {});
+
+  /// Runs the workflow `name` with id `gid`, or returns the outcome of the one
+  /// that exists:
+  ///  * new gid: the workflow is durably recorded, then run to its end;
+  ///  * existing gid, same name and input: its stored outcome, or (running)
+  ///    waits for it, resuming it here if no other runner holds it;
+  ///  * existing gid, different name or input: throws `conflict_error`.
+  /// Transient errors are retried inside (with backoff); the awaitable
+  /// completes when the workflow has succeeded or been rolled back. Throws
+  /// `unknown_workflow_error`, `nondeterminism_error` / `workflow_stuck_error`
+  /// (bugs), `lease_lost_error`, or `std::invalid_argument` for a bad gid.
+  /// Cancelling the caller does not stop the workflow.
+  boost::asio::awaitable<outcome> execute(std::string name, std::string gid, std::string input);
+
+  /// `execute` with a typed input (encoded with `wf::codec<In>`).
+  template <class In>
+    requires(!std::is_convertible_v<In, std::string>)
+  boost::asio::awaitable<outcome> execute(std::string name, std::string gid, const In& input) {
+    return execute(std::move(name), std::move(gid), codec<In>::encode(input));
+  }
+
+  /// `execute` for callers outside coroutines: completes `token` with
+  /// `(std::exception_ptr, wf::outcome)`, e.g. `asio::use_future` or a callback.
+  template <class Token>
+  auto async_execute(std::string name, std::string gid, std::string input, Token&& token) {
+    return boost::asio::co_spawn(get_executor(), execute(std::move(name), std::move(gid), std::move(input)),
+                                 std::forward<Token>(token));
+  }
+
+  /// Resumes the unfinished workflows this runner may run (its own, and those
+  /// whose lease expired): what a service calls at start-up. Returns how many
+  /// were resumed; it does not wait for them to finish.
+  boost::asio::awaitable<std::size_t> recover();
+
+  /// The stored state of `gid`: status, attempts, last error, result...
+  boost::asio::awaitable<std::optional<workflow_state>> status(std::string gid);
+
+  boost::asio::any_io_executor get_executor() const noexcept;
+  const std::string& executor_id() const noexcept;
+
+  struct impl;
+
+ private:
+  void add(std::string name, detail::raw_workflow fn, workflow_options options);
+
+  std::shared_ptr<impl> impl_;
+};
+
+template <class F>
+void runtime::register_workflow(std::string name, F fn, workflow_options options) {
+  using sig = detail::workflow_signature<std::decay_t<F>>;
+  using in = typename sig::input;
+  using out = typename sig::output;
+  add(std::move(name),
+      [f = std::move(fn)](workflow& w, std::string input) mutable -> boost::asio::awaitable<std::string> {
+        if constexpr (std::is_void_v<out>) {
+          co_await f(w, detail::decode_input<in>(input));
+          co_return std::string();
+        } else {
+          co_return codec<out>::encode(co_await f(w, detail::decode_input<in>(input)));
+        }
+      },
+      std::move(options));
+}
+
+}  // namespace wf
+
+#endif  // WF_RUNTIME_HPP

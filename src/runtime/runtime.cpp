@@ -1,0 +1,382 @@
+#include "attempt.hpp"
+
+#include <wf/runtime.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <unordered_map>
+
+namespace asio = boost::asio;
+
+namespace wf {
+
+namespace {
+
+// A workflow this runtime is starting or driving, and the callers waiting for it.
+struct active_workflow {
+  active_workflow(asio::any_io_executor ex, std::string n, std::string i)
+      : name(std::move(n)), input(std::move(i)), signal(ex, asio::steady_timer::time_point::max()) {}
+  std::string name;
+  std::string input;
+  asio::steady_timer signal;  // never expires; cancelled when done
+  bool done = false;
+  outcome out;
+  std::exception_ptr error;
+};
+
+void check_gid(const std::string& gid) {
+  if (gid.empty()) throw std::invalid_argument("wf: empty workflow id");
+  if (gid.size() > 128) throw std::invalid_argument("wf: workflow id longer than 128 bytes");
+  for (unsigned char c : gid)
+    if (c < 0x21 || c > 0x7e)
+      throw std::invalid_argument("wf: workflow id must be printable ASCII without spaces");
+}
+
+}  // namespace
+
+std::string detail::random_uuid(std::mt19937_64& rng) {
+  std::uint64_t hi = rng(), lo = rng();
+  hi = (hi & ~0xF000ull) | 0x4000ull;
+  lo = (lo & ~(0xC000ull << 48)) | (0x8000ull << 48);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),
+                static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFull));
+  return buf;
+}
+
+namespace {
+
+std::mt19937_64 seeded_rng() {
+  std::random_device rd;
+  std::seed_seq seq{rd(), rd(), rd(), rd()};
+  return std::mt19937_64(seq);
+}
+
+}  // namespace
+
+std::string new_gid() {
+  thread_local auto rng = seeded_rng();
+  return detail::random_uuid(rng);
+}
+
+struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
+  impl(asio::any_io_executor e, std::shared_ptr<wf::store> s, runtime_options o)
+      : ex(std::move(e)), st(std::move(s)), options(std::move(o)), rng(seeded_rng()), renew_timer(ex) {
+    if (options.executor_id.empty()) options.executor_id = detail::random_uuid(rng);
+  }
+
+  asio::any_io_executor ex;
+  std::shared_ptr<wf::store> st;
+  runtime_options options;
+  std::mt19937_64 rng;
+  std::unordered_map<std::string, detail::registration> registry;
+  std::unordered_map<std::string, std::shared_ptr<active_workflow>> active;
+  asio::steady_timer renew_timer;
+  bool renewing = false;
+
+  std::shared_ptr<active_workflow> begin(const std::string& gid, const std::string& name, const std::string& input) {
+    auto a = std::make_shared<active_workflow>(ex, name, input);
+    active.emplace(gid, a);
+    if (!renewing) {
+      renewing = true;
+      asio::co_spawn(ex, renew_leases(shared_from_this()), asio::detached);
+    }
+    return a;
+  }
+
+  void complete(const std::string& gid, const std::shared_ptr<active_workflow>& a, std::optional<outcome> out,
+                std::exception_ptr error) {
+    a->done = true;
+    if (out) a->out = std::move(*out);
+    a->error = std::move(error);
+    a->signal.cancel();
+    auto it = active.find(gid);
+    if (it != active.end() && it->second == a) active.erase(it);
+    if (active.empty()) renew_timer.cancel();
+  }
+
+  static asio::awaitable<outcome> wait(std::shared_ptr<active_workflow> a) {
+    while (!a->done) {
+      boost::system::error_code ec;
+      co_await a->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (a->error) std::rethrow_exception(a->error);
+    co_return a->out;
+  }
+
+  static asio::awaitable<void> renew_leases(std::shared_ptr<impl> self) {
+    while (!self->active.empty()) {
+      self->renew_timer.expires_after(self->options.lease_duration / 3);
+      boost::system::error_code ec;
+      co_await self->renew_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (self->active.empty()) break;
+      std::vector<std::string> gids;
+      gids.reserve(self->active.size());
+      for (const auto& [gid, a] : self->active) gids.push_back(gid);
+      try {
+        // A lease we no longer hold shows up as a fenced write; nothing to do here.
+        co_await self->st->renew(self->options.executor_id, std::move(gids), self->options.lease_duration);
+      } catch (const std::exception&) {
+        // The store is unreachable: try again at the next tick.
+      }
+    }
+    self->renewing = false;
+  }
+
+  void start(const detail::registration& reg, std::shared_ptr<active_workflow> a, workflow_state state,
+             std::vector<journal_record> journal) {
+    asio::co_spawn(ex, drive(shared_from_this(), reg, std::move(a), std::move(state), std::move(journal)),
+                   asio::detached);
+  }
+
+  static asio::awaitable<detail::attempt_result> run_attempt(wf::store& st, const detail::registration& reg,
+                                                             const workflow_state& state,
+                                                             std::vector<journal_record> journal,
+                                                             std::mt19937_64& rng) {
+    std::optional<detail::attempt> at;
+    detail::attempt_result stuck;
+    try {
+      at.emplace(st, reg, state, std::move(journal), rng);
+    } catch (const detail::corrupt_journal_error& e) {
+      stuck.what = detail::attempt_result::kind::stuck;
+      stuck.error = e.what();
+      stuck.exception = std::make_exception_ptr(workflow_stuck_error(e.what()));
+    }
+    if (!at) co_return stuck;
+    co_return co_await at->run();
+  }
+
+  // Runs attempts until the workflow finishes, backing off between them.
+  static asio::awaitable<void> drive(std::shared_ptr<impl> self, const detail::registration& reg,
+                                     std::shared_ptr<active_workflow> a, workflow_state state,
+                                     std::vector<journal_record> journal) {
+    const std::string gid = state.gid;
+    std::chrono::milliseconds interval{0};
+    asio::steady_timer timer(self->ex);
+    for (;;) {
+      auto r = co_await run_attempt(*self->st, reg, state, std::move(journal), self->rng);
+      switch (r.what) {
+        case detail::attempt_result::kind::finished:
+          self->complete(gid, a, std::move(r.out), nullptr);
+          co_return;
+        case detail::attempt_result::kind::lease_lost:
+          self->complete(gid, a, std::nullopt, r.exception);
+          co_return;
+        case detail::attempt_result::kind::stuck: {
+          write w{gid, state.epoch, {},
+                  progress{workflow_status::stuck, r.error, state.attempts, state.last_error, state.next_attempt_at}};
+          try {
+            co_await detail::commit_one(*self->st, std::move(w));
+          } catch (const std::exception&) {
+            // Best effort: the journal is left as it is either way.
+          }
+          self->complete(gid, a, std::nullopt, r.exception);
+          co_return;
+        }
+        case detail::attempt_result::kind::transient:
+          break;
+      }
+
+      // Transient: note it on the workflow's status, wait, re-read the journal, replay.
+      interval = reg.options.retry.next_interval(interval, !r.ongoing);
+      for (;;) {
+        state.attempts += 1;
+        state.last_error = r.error;
+        state.next_attempt_at = wall_clock::now() + interval;
+        bool fenced = false;
+        write w{gid, state.epoch, {},
+                progress{workflow_status::running, {}, state.attempts, state.last_error, state.next_attempt_at}};
+        try {
+          fenced = co_await detail::commit_one(*self->st, std::move(w)) != write_status::ok;
+        } catch (const std::exception& e) {
+          r.error = std::string("store: ") + e.what();
+        }
+        if (fenced) {
+          self->complete(gid, a, std::nullopt,
+                         std::make_exception_ptr(lease_lost_error("workflow '" + gid + "' was claimed by another runner")));
+          co_return;
+        }
+        timer.expires_after(interval);
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        try {
+          journal = co_await self->st->journal(gid);
+          break;
+        } catch (const std::exception& e) {
+          r.error = std::string("store: ") + e.what();
+          interval = reg.options.retry.next_interval(interval, true);
+        }
+      }
+    }
+  }
+};
+
+runtime::runtime(asio::any_io_executor executor, std::shared_ptr<store> store, runtime_options options)
+    : impl_(std::make_shared<impl>(std::move(executor), std::move(store), std::move(options))) {
+  if (!impl_->st) throw std::invalid_argument("wf::runtime: null store");
+  if (impl_->options.lease_duration.count() < 3) throw std::invalid_argument("wf::runtime: lease_duration too short");
+}
+
+runtime::~runtime() = default;
+
+asio::any_io_executor runtime::get_executor() const noexcept { return impl_->ex; }
+const std::string& runtime::executor_id() const noexcept { return impl_->options.executor_id; }
+
+void runtime::add(std::string name, detail::raw_workflow fn, workflow_options options) {
+  if (name.empty()) throw std::invalid_argument("wf: empty workflow name");
+  if (impl_->registry.count(name)) throw duplicate_workflow_error("wf: workflow '" + name + "' is already registered");
+  impl_->registry.emplace(std::move(name), detail::registration{std::move(fn), std::move(options)});
+}
+
+namespace {
+outcome outcome_of(const workflow_state& s) {
+  if (s.status == workflow_status::stuck)
+    throw workflow_stuck_error("wf: workflow '" + s.gid + "' is stuck: " + s.result);
+  outcome o;
+  o.status = s.status;
+  (s.status == workflow_status::succeeded ? o.result : o.reason) = s.result;
+  return o;
+}
+}  // namespace
+
+asio::awaitable<outcome> runtime::execute(std::string name, std::string gid, std::string input) {
+  auto self = impl_;
+  check_gid(gid);
+  auto reg_it = self->registry.find(name);
+  if (reg_it == self->registry.end()) throw unknown_workflow_error("wf: no workflow registered as '" + name + "'");
+  const auto& reg = reg_it->second;
+
+  auto conflict = [&](const std::string& other_name, const std::string& other_input) {
+    if (other_name != name)
+      throw conflict_error("wf: workflow id '" + gid + "' is taken by a '" + other_name + "' workflow");
+    if (other_input != input)
+      throw conflict_error("wf: workflow id '" + gid + "' already exists with a different input");
+  };
+
+  if (auto it = self->active.find(gid); it != self->active.end()) {
+    conflict(it->second->name, it->second->input);
+    co_return co_await impl::wait(it->second);
+  }
+
+  auto a = self->begin(gid, name, input);
+  try {
+    const auto now = wall_clock::now();
+    workflow_state init;
+    init.gid = gid;
+    init.name = name;
+    init.input = input;
+    init.epoch = 1;
+    init.owner = self->options.executor_id;
+    init.lease_expires = now + self->options.lease_duration;
+    init.next_attempt_at = now;
+    if (reg.options.timeout) init.deadline = now + *reg.options.timeout;
+    init.created_at = init.updated_at = now;
+    auto created = co_await self->st->create(std::move(init));
+    if (created.created) {
+      self->start(reg, a, std::move(created.state), {});
+    } else {
+      conflict(created.state.name, created.state.input);
+      asio::steady_timer poll(self->ex);
+      for (;;) {
+        auto c = co_await self->st->claim(gid, self->options.executor_id, self->options.lease_duration);
+        if (c.status == claim_status::claimed) {
+          self->start(reg, a, std::move(c.state), std::move(c.journal));
+          break;
+        }
+        if (c.status == claim_status::finished) {
+          self->complete(gid, a, outcome_of(c.state), nullptr);
+          break;
+        }
+        if (c.status == claim_status::not_found)
+          throw std::runtime_error("wf: workflow '" + gid + "' vanished from the store");
+        // Busy: another runner holds it. Wait for it to finish or its lease to lapse.
+        poll.expires_after(std::min<std::chrono::milliseconds>(self->options.lease_duration / 4,
+                                                               std::chrono::seconds(1)));
+        boost::system::error_code ec;
+        co_await poll.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+    }
+  } catch (...) {
+    self->complete(gid, a, std::nullopt, std::current_exception());
+  }
+  co_return co_await impl::wait(a);
+}
+
+asio::awaitable<std::size_t> runtime::recover() {
+  auto self = impl_;
+  std::size_t resumed = 0;
+  auto candidates = co_await self->st->runnable(self->options.executor_id, std::numeric_limits<std::size_t>::max());
+  for (auto& s : candidates) {
+    auto reg_it = self->registry.find(s.name);
+    if (reg_it == self->registry.end() || self->active.count(s.gid)) continue;
+    auto a = self->begin(s.gid, s.name, s.input);
+    try {
+      auto c = co_await self->st->claim(s.gid, self->options.executor_id, self->options.lease_duration);
+      if (c.status == claim_status::claimed) {
+        self->start(reg_it->second, a, std::move(c.state), std::move(c.journal));
+        ++resumed;
+        continue;
+      }
+      if (c.status == claim_status::finished)
+        self->complete(s.gid, a, outcome_of(c.state), nullptr);
+      else
+        self->complete(s.gid, a, std::nullopt,
+                       std::make_exception_ptr(lease_lost_error("wf: '" + s.gid + "' is run by another runner")));
+    } catch (...) {
+      self->complete(s.gid, a, std::nullopt, std::current_exception());
+    }
+  }
+  co_return resumed;
+}
+
+asio::awaitable<std::optional<workflow_state>> runtime::status(std::string gid) {
+  auto self = impl_;
+  co_return co_await self->st->find(std::move(gid));
+}
+
+std::chrono::milliseconds retry_policy::next_interval(std::chrono::milliseconds previous, bool grow) const noexcept {
+  if (previous.count() <= 0) return std::min(initial_interval, max_interval);
+  if (!grow) return previous;
+  const double next = static_cast<double>(previous.count()) * coefficient;
+  const double cap = static_cast<double>(max_interval.count());
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::min(next, cap)));
+}
+
+std::string_view to_string(record_kind k) noexcept {
+  switch (k) {
+    case record_kind::branch: return "branch";
+    case record_kind::step: return "step";
+    case record_kind::value: return "value";
+    case record_kind::decision: return "decision";
+    case record_kind::commit: return "commit";
+    case record_kind::rollback: return "rollback";
+    case record_kind::finish: return "finish";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(workflow_status s) noexcept {
+  switch (s) {
+    case workflow_status::running: return "running";
+    case workflow_status::succeeded: return "succeeded";
+    case workflow_status::failed: return "failed";
+    case workflow_status::stuck: return "stuck";
+  }
+  return "unknown";
+}
+
+nondeterminism_error::nondeterminism_error(std::string gid, std::string expected, std::string recorded)
+    : std::logic_error("wf: non-determinism in workflow '" + gid + "': the code reached " + expected +
+                       " but the journal holds " + recorded),
+      gid_(std::move(gid)),
+      expected_(std::move(expected)),
+      recorded_(std::move(recorded)) {}
+
+}  // namespace wf
