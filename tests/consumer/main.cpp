@@ -1,0 +1,28 @@
+// Registers and runs one workflow with an installed wf.
+#include <wf/wf.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+namespace asio = boost::asio;
+
+int main() {
+  asio::io_context io;
+  wf::runtime rt(io.get_executor(), std::make_shared<wf::memory_store>());
+  rt.register_workflow("greet", [](wf::workflow& w, std::string name) -> asio::awaitable<std::string> {
+    // Named first: GCC 12 miscompiles a capturing lambda inside a co_await expression.
+    auto hello = [name](const wf::branch_context&) -> asio::awaitable<std::string> { co_return "hello, " + name; };
+    co_return co_await w.step("hello", hello);
+  });
+  std::string result;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    result = (co_await rt.execute("greet", "g1", std::string("wf"))).result;
+  }, asio::detached);
+  io.run();
+  std::cout << result << "\n";
+  return result == "hello, wf" ? EXIT_SUCCESS : EXIT_FAILURE;
+}

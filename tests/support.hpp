@@ -1,0 +1,184 @@
+// Shared by wf's tests: run coroutines to completion, and a scripted fake
+// participant whose effects go to a wf::testing::effect_log.
+#ifndef WF_TESTS_SUPPORT_HPP
+#define WF_TESTS_SUPPORT_HPP
+
+#include <wf/memory_store.hpp>
+#include <wf/runtime.hpp>
+#include <wf/testing.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <deque>
+#include <exception>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace wf_test {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+/// Runs `a` on `io` until it completes and returns its value (rethrows).
+template <class T>
+T run(asio::io_context& io, asio::awaitable<T> a) {
+  std::optional<T> out;
+  std::exception_ptr error;
+  asio::co_spawn(io, std::move(a), [&](std::exception_ptr e, T v) {
+    if (e)
+      error = e;
+    else
+      out = std::move(v);
+    io.stop();
+  });
+  io.restart();
+  io.run();
+  io.restart();
+  if (error) std::rethrow_exception(error);
+  REQUIRE(out.has_value());
+  return std::move(*out);
+}
+
+/// Retries fast, so that tests with transient errors take milliseconds.
+inline wf::workflow_options fast_retries() {
+  wf::workflow_options o;
+  o.retry.initial_interval = std::chrono::milliseconds(1);
+  o.retry.max_interval = std::chrono::milliseconds(4);
+  return o;
+}
+
+/// A fake participant. Each call `name/op` answers from its script, in
+/// order: 'f' business failure (for good), 't' transient error, 'o' ongoing,
+/// 'T' transient forever; when the script is empty, success. Effects go through `log`
+/// (filtered as a barrier would); every call, duplicates too, goes to `calls`.
+struct fake_participant {
+  explicit fake_participant(wf::testing::effect_log& l) : log(l) {}
+
+  wf::testing::effect_log& log;
+  std::map<std::string, std::deque<char>> script;
+  std::vector<std::string> calls;
+
+  void answer(const std::string& call, std::string replies) {
+    for (char c : replies) script[call].push_back(c);
+  }
+
+  asio::awaitable<std::string> call(const wf::branch_context& c, std::string input = {}) {
+    const std::string key = std::string(c.name) + "/" + std::string(c.op);
+    calls.push_back(key);
+    // Answer asynchronously, as a real participant does.
+    co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+    auto& q = script[key];
+    if (!q.empty()) {
+      const char r = q.front();
+      // A business refusal stands: asked again (after a crash), the participant refuses again.
+      if (r != 'T' && r != 'f') q.pop_front();
+      if (r == 'f') throw wf::failure(key + " refused");
+      if (r == 't' || r == 'T') throw std::runtime_error(key + " unavailable");
+      if (r == 'o') throw wf::ongoing(key + " in progress");
+    }
+    std::string what = key;
+    if (!input.empty()) what += " " + input;
+    log.apply(c, std::move(what));
+    co_return "done:" + key;
+  }
+};
+
+/// An action calling `p`. (A function's result, not a lambda written inside the
+/// co_await expression: GCC 12 destroys such a lambda's captures twice.)
+inline wf::raw_action call_action(std::shared_ptr<fake_participant> p, std::string input = {}) {
+  return [p, input](const wf::branch_context& c) { return p->call(c, input); };
+}
+
+/// A handler calling `p` (the op is in the context).
+inline wf::handler call_handler(std::shared_ptr<fake_participant> p) {
+  return [p](const wf::branch_context& c) -> asio::awaitable<void> { co_await p->call(c); };
+}
+
+/// The "chain" workflow used across tests. Input: {"branches":["A","B"],
+/// "commit":bool, "finish":bool}; each branch registers on_rollback (and
+/// on_commit / on_finish if asked) then calls the participant. Result: the
+/// branch results joined with ','.
+inline void register_chain(wf::runtime& rt, std::shared_ptr<fake_participant> p,
+                           wf::workflow_options options = fast_retries(), std::string name = "chain") {
+  rt.register_workflow(
+      std::move(name),
+      [p](wf::workflow& w, json::value in) -> asio::awaitable<std::string> {
+        std::string out;
+        const auto& o = in.as_object();
+        const bool commit = o.contains("commit") && o.at("commit").as_bool();
+        const bool finish = o.contains("finish") && o.at("finish").as_bool();
+        for (const auto& b : o.at("branches").as_array()) {
+          auto br = w.new_branch(std::string(b.as_string()));
+          br.on_rollback(call_handler(p));
+          if (commit) br.on_commit(call_handler(p));
+          if (finish) br.on_finish(call_handler(p));
+          auto r = co_await br.run(call_action(p));
+          if (!out.empty()) out += ",";
+          out += r;
+        }
+        co_return out;
+      },
+      std::move(options));
+}
+
+inline std::string chain_input(std::vector<std::string> branches, bool commit = false, bool finish = false) {
+  json::object o;
+  json::array a;
+  for (auto& b : branches) a.emplace_back(b);
+  o["branches"] = std::move(a);
+  o["commit"] = commit;
+  o["finish"] = finish;
+  return json::serialize(o);
+}
+
+/// The effects in `log` as "A/action", "A/rollback"...
+inline std::vector<std::string> effects(const wf::testing::effect_log& log) {
+  std::vector<std::string> out;
+  for (const auto& e : log.effects()) out.push_back(e.what);
+  return out;
+}
+
+/// Runs the chain workflow through wf::testing::check_crash_recovery with a
+/// fresh participant scripted by `script` for each run.
+inline wf::testing::crash_test_result crash_check_chain(
+    const std::string& input, std::function<void(fake_participant&)> script = {},
+    wf::workflow_options options = fast_retries()) {
+  wf::testing::crash_test t;
+  t.workflow = "chain";
+  t.input = input;
+  t.setup = [script, options](wf::testing::effect_log& log) {
+    auto p = std::make_shared<fake_participant>(log);
+    if (script) script(*p);
+    return std::function<void(wf::runtime&)>([p, options](wf::runtime& rt) { register_chain(rt, p, options); });
+  };
+  return wf::testing::check_crash_recovery(t);
+}
+
+/// A fresh io_context, memory store and runtime.
+struct fixture {
+  asio::io_context io;
+  std::shared_ptr<wf::memory_store> store = std::make_shared<wf::memory_store>();
+  wf::testing::effect_log log;
+  std::shared_ptr<fake_participant> participant = std::make_shared<fake_participant>(log);
+  wf::runtime rt{io.get_executor(), store};
+
+  wf::outcome execute(const std::string& name, const std::string& gid, const std::string& input) {
+    return run(io, rt.execute(name, gid, input));
+  }
+};
+
+}  // namespace wf_test
+
+#endif  // WF_TESTS_SUPPORT_HPP
