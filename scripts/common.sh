@@ -14,6 +14,7 @@ WF_PACKAGES=(
   g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libprotobuf-dev protobuf-compiler
+  libpqxx-dev postgresql-15 postgresql-client-15
   catch2
 )
 
@@ -44,4 +45,59 @@ wf_build() {
   cmake -S "$WF_ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${WF_CMAKE_ARGS:-} >/dev/null
   wf_log "building"
   cmake --build "$BUILD_DIR" --parallel "$(nproc)"
+}
+
+# ---- a throwaway PostgreSQL 15 cluster for the tests
+
+WF_PG_BIN=/usr/lib/postgresql/15/bin
+
+# A TCP port on 127.0.0.1 nothing listens on.
+wf_free_port() {
+  local port
+  for _ in $(seq 1 200); do
+    port=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "no free port found" >&2
+  return 1
+}
+
+# Starts a cluster (initdb as the postgres user when root, in a directory that
+# user owns) on a free port of 127.0.0.1 and exports WF_TEST_PG_URL, unless
+# WF_TEST_PG_URL is already set. wf_stop_postgres runs on exit, whatever happens.
+wf_start_postgres() {
+  if [ -n "${WF_TEST_PG_URL:-}" ]; then
+    wf_log "using the PostgreSQL given by WF_TEST_PG_URL"
+    return 0
+  fi
+  WF_PG_DIR="$(mktemp -d /tmp/wf-pg.XXXXXX)"
+  WF_PG_RUNAS=""
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres:postgres "$WF_PG_DIR"
+    WF_PG_RUNAS="runuser -u postgres --"
+  fi
+  local port
+  port="$(wf_free_port)"
+  wf_log "starting a throwaway PostgreSQL 15 on 127.0.0.1:$port ($WF_PG_DIR)"
+  trap wf_stop_postgres EXIT
+  $WF_PG_RUNAS "$WF_PG_BIN/initdb" -D "$WF_PG_DIR/data" -U postgres --auth=trust -E UTF8 >"$WF_PG_DIR/initdb.log" 2>&1 \
+    || { cat "$WF_PG_DIR/initdb.log" >&2; return 1; }
+  $WF_PG_RUNAS "$WF_PG_BIN/pg_ctl" -D "$WF_PG_DIR/data" -l "$WF_PG_DIR/server.log" -w -t 60 \
+    -o "-p $port -k $WF_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null \
+    || { cat "$WF_PG_DIR/server.log" >&2; return 1; }
+  export WF_TEST_PG_URL="postgresql://postgres@127.0.0.1:$port/postgres"
+  # For tests that restart the server (pg_ctl restart -m immediate).
+  export WF_TEST_PG_DATA="$WF_PG_DIR/data"
+  export WF_TEST_PG_CTL="$WF_PG_BIN/pg_ctl"
+  export WF_TEST_PG_RUNAS="$WF_PG_RUNAS"
+}
+
+wf_stop_postgres() {
+  if [ -n "${WF_PG_DIR:-}" ] && [ -d "$WF_PG_DIR/data" ]; then
+    $WF_PG_RUNAS "$WF_PG_BIN/pg_ctl" -D "$WF_PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$WF_PG_DIR"
+  fi
 }

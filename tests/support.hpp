@@ -4,6 +4,7 @@
 #define WF_TESTS_SUPPORT_HPP
 
 #include <wf/memory_store.hpp>
+#include <wf/postgres_store.hpp>
 #include <wf/runtime.hpp>
 #include <wf/testing.hpp>
 
@@ -17,7 +18,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <deque>
 #include <exception>
 #include <map>
@@ -50,6 +55,71 @@ T run(asio::io_context& io, asio::awaitable<T> a) {
   REQUIRE(out.has_value());
   return std::move(*out);
 }
+
+/// The stores the store-independent tests run against: always "memory", and
+/// "postgres" when WF_TEST_PG_URL names a database (scripts/test starts one).
+inline std::vector<std::string> store_kinds() {
+  const char* url = std::getenv("WF_TEST_PG_URL");
+  if (url && *url) return {"memory", "postgres"};
+  return {"memory"};
+}
+
+/// The PostgreSQL the tests use; empty if none.
+inline std::string pg_url() {
+  const char* url = std::getenv("WF_TEST_PG_URL");
+  return url ? url : "";
+}
+
+/// A schema name no other test (or test process) uses.
+inline std::string fresh_schema() {
+  static std::atomic<int> counter{0};
+  return "t" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+}
+
+/// A store of `kind` over `schema` (postgres).
+inline std::shared_ptr<wf::store> open_store(const std::string& kind, const std::string& schema) {
+  if (kind == "memory") return std::make_shared<wf::memory_store>();
+  wf::postgres_options o;
+  o.connection = pg_url();
+  o.schema = schema;
+  return wf::postgres_store::open(o);
+}
+
+/// An empty store of `kind`; for postgres, in a schema of its own.
+inline std::shared_ptr<wf::store> make_store(const std::string& kind) { return open_store(kind, fresh_schema()); }
+
+/// Opens stores of `kind` over one set of data: for memory, the same object
+/// each time; for postgres, a new store (threads, connections) over one
+/// schema, so that each "process" of a test can have, and drop, its own.
+inline std::function<std::shared_ptr<wf::store>()> shared_data(const std::string& kind) {
+  if (kind == "memory") {
+    auto m = std::make_shared<wf::memory_store>();
+    return [m] { return m; };
+  }
+  return [kind, schema = fresh_schema()] { return open_store(kind, schema); };
+}
+
+/// For wf::testing::crash_test::make_store: each run in a store of its own,
+/// shared by the processes of that run.
+inline std::function<std::shared_ptr<wf::store>(std::size_t)> store_per_run(const std::string& kind) {
+  struct state {
+    std::string prefix = fresh_schema();
+    std::size_t run = static_cast<std::size_t>(-1);
+    std::shared_ptr<wf::store> memory;
+  };
+  auto st = std::make_shared<state>();
+  return [kind, st](std::size_t run) -> std::shared_ptr<wf::store> {
+    if (kind == "memory") {
+      if (run != st->run || !st->memory) st->memory = std::make_shared<wf::memory_store>();
+      st->run = run;
+      return st->memory;
+    }
+    return open_store(kind, st->prefix + "_r" + std::to_string(run));
+  };
+}
+
+/// Runs a test case once per store kind.
+#define WF_EACH_STORE GENERATE(Catch::Generators::from_range(wf_test::store_kinds()))
 
 /// Retries fast, so that tests with transient errors take milliseconds.
 inline wf::workflow_options fast_retries() {
@@ -153,11 +223,12 @@ inline std::vector<std::string> effects(const wf::testing::effect_log& log) {
 /// Runs the chain workflow through wf::testing::check_crash_recovery with a
 /// fresh participant scripted by `script` for each run.
 inline wf::testing::crash_test_result crash_check_chain(
-    const std::string& input, std::function<void(fake_participant&)> script = {},
+    const std::string& kind, const std::string& input, std::function<void(fake_participant&)> script = {},
     wf::workflow_options options = fast_retries()) {
   wf::testing::crash_test t;
   t.workflow = "chain";
   t.input = input;
+  t.make_store = store_per_run(kind);
   t.setup = [script, options](wf::testing::effect_log& log) {
     auto p = std::make_shared<fake_participant>(log);
     if (script) script(*p);
@@ -166,10 +237,13 @@ inline wf::testing::crash_test_result crash_check_chain(
   return wf::testing::check_crash_recovery(t);
 }
 
-/// A fresh io_context, memory store and runtime.
+/// A fresh io_context, store (memory unless told) and runtime.
 struct fixture {
+  explicit fixture(const std::string& k = "memory") : kind(k), store(make_store(k)) {}
+
+  std::string kind;
   asio::io_context io;
-  std::shared_ptr<wf::memory_store> store = std::make_shared<wf::memory_store>();
+  std::shared_ptr<wf::store> store;
   wf::testing::effect_log log;
   std::shared_ptr<fake_participant> participant = std::make_shared<fake_participant>(log);
   wf::runtime rt{io.get_executor(), store};
@@ -177,6 +251,8 @@ struct fixture {
   wf::outcome execute(const std::string& name, const std::string& gid, const std::string& input) {
     return run(io, rt.execute(name, gid, input));
   }
+  std::optional<wf::workflow_state> state(const std::string& gid) { return run(io, store->find(gid)); }
+  std::vector<wf::journal_record> records(const std::string& gid) { return run(io, store->journal(gid)); }
 };
 
 }  // namespace wf_test

@@ -31,6 +31,8 @@ class memory_store final : public store {
   boost::asio::awaitable<std::optional<workflow_state>> find(std::string gid) override;
   boost::asio::awaitable<std::vector<journal_record>> journal(std::string gid) override;
   boost::asio::awaitable<std::vector<workflow_state>> runnable(std::string owner, std::size_t limit) override;
+  boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before) override;
+  void on_new_work(std::function<void()> callback) override;
 
   // Synchronous inspection, for tests.
 
@@ -50,6 +52,7 @@ class memory_store final : public store {
 
   mutable std::mutex mutex_;
   std::map<std::string, entry, std::less<>> workflows_;
+  std::vector<std::function<void()>> new_work_callbacks_;
 };
 
 }  // namespace wf

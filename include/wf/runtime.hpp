@@ -61,6 +61,15 @@ struct runtime_options {
   /// How long a claim on a workflow lasts without renewal. The runtime renews
   /// the leases of the workflows it runs every third of this.
   std::chrono::milliseconds lease_duration{std::chrono::seconds(30)};
+  /// How often the poller started by `start()` looks for workflows to take
+  /// over: enqueued ones, and those of runners whose lease expired. A store
+  /// that announces new work (Postgres: LISTEN/NOTIFY) wakes it earlier.
+  std::chrono::milliseconds poll_interval{std::chrono::seconds(1)};
+  /// At most this many workflows claimed per poll.
+  std::size_t claim_batch = 128;
+  /// If not zero, the poller purges finished workflows (and their journals)
+  /// last updated longer ago than this, at most once a minute.
+  std::chrono::seconds retention{0};
 };
 
 /// The result of a finished workflow.
@@ -156,6 +165,24 @@ class runtime {
   /// whose lease expired): what a service calls at start-up. Returns how many
   /// were resumed; it does not wait for them to finish.
   boost::asio::awaitable<std::size_t> recover();
+
+  /// Durably records a workflow for any runner to run (the first poller to
+  /// claim it), and completes without running it. Same gid rules as
+  /// `execute`: an existing gid with the same name and input is a no-op, a
+  /// different one a `conflict_error`.
+  boost::asio::awaitable<void> enqueue(std::string name, std::string gid, std::string input);
+
+  /// Starts the poller: every `poll_interval` (or when the store announces
+  /// new work) it claims due workflows that are enqueued or whose runner's
+  /// lease expired, and runs them; it also applies `retention`. Until `stop`,
+  /// the poller keeps the io_context busy.
+  void start();
+  /// Stops the poller; workflows already running go on to their end.
+  void stop();
+
+  /// Deletes finished workflows last updated more than `older_than` ago, with
+  /// their journals. Returns how many. Unfinished workflows are never purged.
+  boost::asio::awaitable<std::size_t> purge(std::chrono::seconds older_than);
 
   /// The stored state of `gid`: status, attempts, last error, result...
   boost::asio::awaitable<std::optional<workflow_state>> status(std::string gid);

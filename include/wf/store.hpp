@@ -26,6 +26,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -93,6 +94,26 @@ class store {
   /// Unfinished workflows that `owner` may run now: its own, or with no owner
   /// or an expired lease. At most `limit`, earliest `next_attempt_at` first.
   virtual boost::asio::awaitable<std::vector<workflow_state>> runnable(std::string owner, std::size_t limit) = 0;
+
+  /// Claims (as `claim` does) up to `limit` due unfinished workflows
+  /// (`next_attempt_at` has passed) that have no owner or whose owner, not
+  /// `owner`, let its lease expire. `owner`'s own workflows are left to
+  /// `runtime::recover`, since they may be running. Concurrent callers do not
+  /// wait for each other's rows (Postgres: SKIP LOCKED). The default
+  /// implementation is `runnable` then `claim` for each such workflow.
+  virtual boost::asio::awaitable<std::vector<claim_result>> claim_due(std::string owner,
+                                                                      std::chrono::milliseconds lease,
+                                                                      std::size_t limit);
+
+  /// Deletes the finished workflows (and their journals) last updated before
+  /// `before`. Returns how many were deleted. Unfinished ones are never touched.
+  virtual boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before) = 0;
+
+  /// Registers `callback`, called (from any thread) when there may be new work
+  /// for runners: a workflow created with no owner (`runtime::enqueue`). A
+  /// store without such events never calls it; runners then rely on polling.
+  /// The callback must be cheap and must not call back into the store.
+  virtual void on_new_work(std::function<void()> callback) { (void)callback; }
 };
 
 }  // namespace wf

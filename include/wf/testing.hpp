@@ -71,6 +71,12 @@ class crashing_store final : public store {
 
   std::size_t writes() const noexcept { return writes_; }
   bool crashed() const noexcept { return crashed_; }
+  /// Drops the inner store (every later call fails as after a crash), so that
+  /// it can be destroyed with its "process" while coroutines still hold this one.
+  void detach() noexcept {
+    crashed_ = true;
+    inner_.reset();
+  }
 
   boost::asio::awaitable<create_result> create(workflow_state initial) override;
   boost::asio::awaitable<claim_result> claim(std::string gid, std::string owner,
@@ -81,6 +87,8 @@ class crashing_store final : public store {
   boost::asio::awaitable<std::optional<workflow_state>> find(std::string gid) override;
   boost::asio::awaitable<std::vector<journal_record>> journal(std::string gid) override;
   boost::asio::awaitable<std::vector<workflow_state>> runnable(std::string owner, std::size_t limit) override;
+  boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before) override;
+  void on_new_work(std::function<void()> callback) override { inner_->on_new_work(std::move(callback)); }
 
  private:
   void count_write();  // throws once crashed
@@ -113,6 +121,12 @@ struct crash_test {
   runtime_options options;
   /// Bound on each run, so that a bug shows as a failure, not a hang.
   std::chrono::milliseconds run_limit{std::chrono::seconds(20)};
+  /// Makes the store of each "process". Runs are numbered (0: the
+  /// uninterrupted one, N: the one crashed at write N); the calls for one run
+  /// (the process that crashes, then the one that resumes) must return stores
+  /// over the same data, and each run must start empty. A store made here is
+  /// dropped with its process. Empty: one fresh `memory_store` per run.
+  std::function<std::shared_ptr<store>(std::size_t run)> make_store;
 };
 
 struct crash_test_result {

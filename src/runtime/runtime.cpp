@@ -4,12 +4,15 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
+#include <mutex>
 #include <unordered_map>
 
 namespace asio = boost::asio;
@@ -68,7 +71,12 @@ std::string new_gid() {
 
 struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
   impl(asio::any_io_executor e, std::shared_ptr<wf::store> s, runtime_options o)
-      : ex(std::move(e)), st(std::move(s)), options(std::move(o)), rng(seeded_rng()), renew_timer(ex) {
+      : ex(std::move(e)),
+        st(std::move(s)),
+        options(std::move(o)),
+        rng(seeded_rng()),
+        renew_timer(ex),
+        poll_timer(ex) {
     if (options.executor_id.empty()) options.executor_id = detail::random_uuid(rng);
   }
 
@@ -80,6 +88,19 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
   std::unordered_map<std::string, std::shared_ptr<active_workflow>> active;
   asio::steady_timer renew_timer;
   bool renewing = false;
+  asio::steady_timer poll_timer;
+  bool polling = false;
+  wall_clock::time_point last_purge{};
+
+  // What the store's new-work callback (any thread, maybe after this runtime
+  // is gone) uses to wake the poller.
+  struct waker {
+    std::mutex mutex;
+    bool alive = true;
+    asio::any_io_executor ex;
+    std::weak_ptr<impl> target;
+  };
+  std::shared_ptr<waker> wake;
 
   std::shared_ptr<active_workflow> begin(const std::string& gid, const std::string& name, const std::string& input) {
     auto a = std::make_shared<active_workflow>(ex, name, input);
@@ -153,6 +174,37 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
     co_return co_await at->run();
   }
 
+  // The poller: takes over enqueued workflows and those whose runner's lease expired.
+  static asio::awaitable<void> poll(std::shared_ptr<impl> self) {
+    while (self->polling) {
+      std::size_t claimed_count = 0;
+      try {
+        auto claimed =
+            co_await self->st->claim_due(self->options.executor_id, self->options.lease_duration, self->options.claim_batch);
+        claimed_count = claimed.size();
+        for (auto& c : claimed) {
+          auto reg = self->registry.find(c.state.name);
+          // Not registered here: left alone; its lease lapses and another runner may take it.
+          if (reg == self->registry.end() || self->active.count(c.state.gid)) continue;
+          auto a = self->begin(c.state.gid, c.state.name, c.state.input);
+          self->start(reg->second, std::move(a), std::move(c.state), std::move(c.journal));
+        }
+        const auto now = wall_clock::now();
+        if (self->options.retention.count() > 0 && now - self->last_purge >= std::chrono::minutes(1)) {
+          self->last_purge = now;
+          co_await self->st->purge(now - self->options.retention);
+        }
+      } catch (const std::exception&) {
+        // The store is unreachable: try again at the next poll.
+      }
+      if (!self->polling) break;
+      if (claimed_count >= self->options.claim_batch) continue;  // more may be due right now
+      self->poll_timer.expires_after(self->options.poll_interval);
+      boost::system::error_code ec;
+      co_await self->poll_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
   // Runs attempts until the workflow finishes, backing off between them.
   static asio::awaitable<void> drive(std::shared_ptr<impl> self, const detail::registration& reg,
                                      std::shared_ptr<active_workflow> a, workflow_state state,
@@ -224,7 +276,65 @@ runtime::runtime(asio::any_io_executor executor, std::shared_ptr<store> store, r
   if (impl_->options.lease_duration.count() < 3) throw std::invalid_argument("wf::runtime: lease_duration too short");
 }
 
-runtime::~runtime() = default;
+runtime::~runtime() {
+  stop();
+  if (impl_->wake) {
+    std::lock_guard lock(impl_->wake->mutex);
+    impl_->wake->alive = false;
+  }
+}
+
+void runtime::start() {
+  auto& self = *impl_;
+  if (self.polling) return;
+  self.polling = true;
+  if (!self.wake) {
+    self.wake = std::make_shared<impl::waker>();
+    self.wake->ex = self.ex;
+    self.wake->target = impl_;
+    self.st->on_new_work([w = self.wake] {
+      std::lock_guard lock(w->mutex);
+      if (!w->alive) return;
+      asio::post(w->ex, [t = w->target] {
+        if (auto s = t.lock()) s->poll_timer.cancel();
+      });
+    });
+  }
+  asio::co_spawn(self.ex, impl::poll(impl_), asio::detached);
+}
+
+void runtime::stop() {
+  impl_->polling = false;
+  impl_->poll_timer.cancel();
+}
+
+asio::awaitable<void> runtime::enqueue(std::string name, std::string gid, std::string input) {
+  auto self = impl_;
+  check_gid(gid);
+  auto reg_it = self->registry.find(name);
+  if (reg_it == self->registry.end()) throw unknown_workflow_error("wf: no workflow registered as '" + name + "'");
+  const auto now = wall_clock::now();
+  workflow_state init;
+  init.gid = gid;
+  init.name = name;
+  init.input = input;
+  init.epoch = 1;
+  init.lease_expires = now;  // no owner: any runner may claim it at once
+  init.next_attempt_at = now;
+  if (reg_it->second.options.timeout) init.deadline = now + *reg_it->second.options.timeout;
+  init.created_at = init.updated_at = now;
+  auto created = co_await self->st->create(std::move(init));
+  if (created.created) co_return;
+  if (created.state.name != name)
+    throw conflict_error("wf: workflow id '" + gid + "' is taken by a '" + created.state.name + "' workflow");
+  if (created.state.input != input)
+    throw conflict_error("wf: workflow id '" + gid + "' already exists with a different input");
+}
+
+asio::awaitable<std::size_t> runtime::purge(std::chrono::seconds older_than) {
+  auto self = impl_;
+  co_return co_await self->st->purge(wall_clock::now() - older_than);
+}
 
 asio::any_io_executor runtime::get_executor() const noexcept { return impl_->ex; }
 const std::string& runtime::executor_id() const noexcept { return impl_->options.executor_id; }

@@ -12,8 +12,11 @@ asio::awaitable<create_result> memory_store::create(workflow_state initial) {
   if (it != workflows_.end()) co_return create_result{false, it->second.state};
   initial.epoch = 1;
   initial.status = workflow_status::running;
+  const bool unowned = initial.owner.empty();
   auto& e = workflows_[initial.gid];
   e.state = std::move(initial);
+  if (unowned)
+    for (const auto& cb : new_work_callbacks_) cb();
   co_return create_result{true, e.state};
 }
 
@@ -105,6 +108,25 @@ asio::awaitable<std::vector<workflow_state>> memory_store::runnable(std::string 
             [](const workflow_state& a, const workflow_state& b) { return a.next_attempt_at < b.next_attempt_at; });
   if (out.size() > limit) out.resize(limit);
   co_return out;
+}
+
+asio::awaitable<std::size_t> memory_store::purge(wall_clock::time_point before) {
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  for (auto it = workflows_.begin(); it != workflows_.end();) {
+    if (it->second.state.finished() && it->second.state.updated_at < before) {
+      it = workflows_.erase(it);
+      ++n;
+    } else {
+      ++it;
+    }
+  }
+  co_return n;
+}
+
+void memory_store::on_new_work(std::function<void()> callback) {
+  std::lock_guard lock(mutex_);
+  new_work_callbacks_.push_back(std::move(callback));
 }
 
 std::vector<journal_record> memory_store::records(const std::string& gid) const {

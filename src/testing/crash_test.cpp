@@ -79,6 +79,11 @@ asio::awaitable<std::vector<workflow_state>> crashing_store::runnable(std::strin
   co_return co_await inner_->runnable(std::move(owner), limit);
 }
 
+asio::awaitable<std::size_t> crashing_store::purge(wall_clock::time_point before) {
+  if (crashed_) throw injected_crash("wf::testing: the process has crashed");
+  co_return co_await inner_->purge(before);
+}
+
 // ---- check_crash_recovery
 
 namespace {
@@ -98,9 +103,9 @@ struct run_report {
 // the io_context and every coroutine frame are destroyed, as in a killed
 // process. `resume` calls recover() first, as a restarted service does.
 void one_process(const crash_test& test, const std::function<void(runtime&)>& registrar,
-                 const std::shared_ptr<store>& base, std::size_t crash_at, bool resume, run_report& report) {
+                 std::shared_ptr<store> base, std::size_t crash_at, bool resume, run_report& report) {
   asio::io_context io;
-  auto s = std::make_shared<crashing_store>(base, crash_at, [&io] { io.stop(); });
+  auto s = std::make_shared<crashing_store>(std::move(base), crash_at, [&io] { io.stop(); });
   runtime_options options = test.options;
   if (options.executor_id.empty()) options.executor_id = "crash-test-runner";
   {
@@ -123,20 +128,25 @@ void one_process(const crash_test& test, const std::function<void(runtime&)>& re
         asio::detached);
     io.run_for(test.run_limit);
   }
+  const bool crashed = s->crashed();
   if (!resume) {
     report.writes = s->writes();
-    report.crashed = s->crashed();
+    report.crashed = crashed;
   }
-  if (s->crashed()) report.finished = false;
+  if (crashed) report.finished = false;
+  // The store goes with its process, before the io_context its operations
+  // complete on; the coroutine frames still holding `s` go with the io_context.
+  s->detach();
 }
 
 run_report run(const crash_test& test, std::size_t crash_at) {
   run_report report;
-  auto memory = std::make_shared<memory_store>();
+  std::function<std::shared_ptr<store>()> open = [&test, crash_at] { return test.make_store(crash_at); };
+  if (!test.make_store) open = [memory = std::make_shared<memory_store>()] { return memory; };
   effect_log log;
   auto registrar = test.setup(log);
-  one_process(test, registrar, memory, crash_at, false, report);
-  if (report.crashed) one_process(test, registrar, memory, 0, true, report);
+  one_process(test, registrar, open(), crash_at, false, report);
+  if (report.crashed) one_process(test, registrar, open(), 0, true, report);
   report.effects = log.effects();
   return report;
 }

@@ -19,23 +19,36 @@ void register_names(wf::runtime& rt, std::shared_ptr<fake_participant> p, std::v
 // Runs version 1 of the workflow until it crashes at write `crash_at`, then
 // version 2 over the surviving journal; returns what version 2's execute threw.
 struct two_versions {
-  std::shared_ptr<wf::memory_store> store = std::make_shared<wf::memory_store>();
+  explicit two_versions(const std::string& kind) : open(shared_data(kind)), store(open()) {}
+  std::function<std::shared_ptr<wf::store>()> open;
+  std::shared_ptr<wf::store> store;  // for inspection
+  std::vector<wf::journal_record> records(const std::string& gid) {
+    asio::io_context io;
+    return run(io, store->journal(gid));
+  }
+  std::optional<wf::workflow_state> state(const std::string& gid) {
+    asio::io_context io;
+    return run(io, store->find(gid));
+  }
   wf::testing::effect_log log;
   std::shared_ptr<fake_participant> p = std::make_shared<fake_participant>(log);
 
   void run_v1(std::vector<std::string> names, std::size_t crash_at) {
     asio::io_context io;
-    auto crashing = std::make_shared<wf::testing::crashing_store>(store, crash_at, [&io] { io.stop(); });
-    wf::runtime rt(io.get_executor(), crashing, {.executor_id = "svc"});
-    register_names(rt, p, std::move(names));
-    asio::co_spawn(io, rt.execute("w", "g1", ""), asio::detached);
-    io.run();
+    auto crashing = std::make_shared<wf::testing::crashing_store>(open(), crash_at, [&io] { io.stop(); });
+    {
+      wf::runtime rt(io.get_executor(), crashing, {.executor_id = "svc"});
+      register_names(rt, p, std::move(names));
+      asio::co_spawn(io, rt.execute("w", "g1", ""), asio::detached);
+      io.run();
+    }
     REQUIRE(crashing->crashed());
+    crashing->detach();  // this "process" is gone, its store with it
   }
 
   std::exception_ptr run_v2(std::vector<std::string> names) {
     asio::io_context io;
-    wf::runtime rt(io.get_executor(), store, {.executor_id = "svc"});
+    wf::runtime rt(io.get_executor(), open(), {.executor_id = "svc"});
     register_names(rt, p, std::move(names));
     try {
       run(io, rt.execute("w", "g1", ""));
@@ -62,35 +75,35 @@ void check_nondeterminism(std::exception_ptr e, const std::string& expected, con
 }  // namespace
 
 TEST_CASE("a renamed branch is reported with what was expected and what was recorded") {
-  two_versions t;
+  two_versions t{WF_EACH_STORE};
   t.run_v1({"A", "B"}, 3);  // write 1 creates, 2 journals A, 3 (B) crashes
-  const auto before = t.store->records("g1");
+  const auto before = t.records("g1");
   REQUIRE(before.size() == 1);
   check_nondeterminism(t.run_v2({"A-renamed", "B"}), "branch 'A-renamed' at #1", "branch 'A' at #1");
   // Not rolled back, nothing overwritten: the journal is as it was, the workflow stuck.
-  CHECK(t.store->records("g1") == before);
-  auto s = t.store->state("g1");
+  CHECK(t.records("g1") == before);
+  auto s = t.state("g1");
   CHECK(s->status == wf::workflow_status::stuck);
   CHECK_THAT(s->result, Catch::Contains("branch 'A-renamed' at #1"));
   CHECK(effects(t.log) == std::vector<std::string>{"A/action", "B/action"});
 }
 
 TEST_CASE("an extra branch inserted before journaled ones is non-determinism") {
-  two_versions t;
+  two_versions t{WF_EACH_STORE};
   t.run_v1({"A", "B"}, 4);  // A and B journaled, the decision crashes
   check_nondeterminism(t.run_v2({"A", "X", "B"}), "branch 'X' at #2", "branch 'B' at #2");
-  CHECK(t.store->records("g1").size() == 2);
+  CHECK(t.records("g1").size() == 2);
 }
 
 TEST_CASE("a workflow that ends while its journal holds more branches is non-determinism") {
-  two_versions t;
+  two_versions t{WF_EACH_STORE};
   t.run_v1({"A", "B"}, 4);
   check_nondeterminism(t.run_v2({"A"}), "the end of the workflow", "branch 'B' at #2");
-  CHECK(t.store->records("g1").size() == 2);
+  CHECK(t.records("g1").size() == 2);
 }
 
 TEST_CASE("a stuck workflow stays stuck when executed again") {
-  two_versions t;
+  two_versions t{WF_EACH_STORE};
   t.run_v1({"A", "B"}, 3);
   t.run_v2({"Z"});
   auto e = t.run_v2({"A", "B"});
@@ -99,7 +112,7 @@ TEST_CASE("a stuck workflow stays stuck when executed again") {
 }
 
 TEST_CASE("non-determinism caught by the workflow code still stops the workflow") {
-  two_versions t;
+  two_versions t{WF_EACH_STORE};
   t.run_v1({"A", "B"}, 3);
   asio::io_context io;
   wf::runtime rt(io.get_executor(), t.store, {.executor_id = "svc"});
@@ -110,11 +123,11 @@ TEST_CASE("non-determinism caught by the workflow code still stops the workflow"
     }
   });
   CHECK_THROWS_AS(run(io, rt.execute("w", "g1", "")), wf::nondeterminism_error);
-  CHECK(t.store->state("g1")->status == wf::workflow_status::stuck);
+  CHECK(t.state("g1")->status == wf::workflow_status::stuck);
 }
 
 TEST_CASE("a corrupt journal marks the workflow stuck and leaves others running") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   register_chain(f.rt, f.participant);
   wf::workflow_state s;
   s.gid = "bad";
@@ -125,6 +138,6 @@ TEST_CASE("a corrupt journal marks the workflow stuck and leaves others running"
   writes.push_back({"bad", 1, {wf::journal_record{1, static_cast<wf::record_kind>(99), "?", 0, false, ""}}, {}});
   REQUIRE(run(f.io, f.store->commit(std::move(writes))).at(0) == wf::write_status::ok);
   CHECK_THROWS_AS(f.execute("chain", "bad", chain_input({"A"})), wf::workflow_stuck_error);
-  CHECK(f.store->state("bad")->status == wf::workflow_status::stuck);
+  CHECK(f.state("bad")->status == wf::workflow_status::stuck);
   CHECK(f.execute("chain", "good", chain_input({"A"})).succeeded());
 }

@@ -6,28 +6,28 @@
 using namespace wf_test;
 
 TEST_CASE("registering a name twice is an error") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   register_chain(f.rt, f.participant);
   CHECK_THROWS_AS(register_chain(f.rt, f.participant), wf::duplicate_workflow_error);
 }
 
 TEST_CASE("executing an unknown workflow name is an error and stores nothing") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   CHECK_THROWS_AS(f.execute("nope", "g1", ""), wf::unknown_workflow_error);
-  CHECK(f.store->size() == 0);
+  CHECK_FALSE(f.state("g1"));
 }
 
 TEST_CASE("bad workflow ids are refused") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   register_chain(f.rt, f.participant);
   CHECK_THROWS_AS(f.execute("chain", "", ""), std::invalid_argument);
   CHECK_THROWS_AS(f.execute("chain", "has space", ""), std::invalid_argument);
   CHECK_THROWS_AS(f.execute("chain", std::string(129, 'x'), ""), std::invalid_argument);
-  CHECK(f.store->size() == 0);
+  CHECK_FALSE(f.state("has space"));
 }
 
 TEST_CASE("executing a finished gid again returns the stored outcome without running anything") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   register_chain(f.rt, f.participant);
   auto first = f.execute("chain", "g1", chain_input({"A"}));
   const auto calls = f.participant->calls;
@@ -42,7 +42,7 @@ TEST_CASE("executing a finished gid again returns the stored outcome without run
 }
 
 TEST_CASE("executing a running gid again waits for the same run") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   register_chain(f.rt, f.participant);
   f.participant->answer("A/action", "t");
   std::vector<wf::outcome> outs;
@@ -59,17 +59,17 @@ TEST_CASE("executing a running gid again waits for the same run") {
 }
 
 TEST_CASE("the same gid with a different input or name is a conflict") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   register_chain(f.rt, f.participant);
   register_chain(f.rt, f.participant, fast_retries(), "other");
   f.execute("chain", "g1", chain_input({"A"}));
   CHECK_THROWS_AS(f.execute("chain", "g1", chain_input({"B"})), wf::conflict_error);
   CHECK_THROWS_AS(f.execute("other", "g1", chain_input({"A"})), wf::conflict_error);
-  CHECK(f.store->records("g1").size() == 2);
+  CHECK(f.records("g1").size() == 2);
 }
 
 TEST_CASE("async_execute completes a callback for callers outside coroutines") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   register_chain(f.rt, f.participant);
   std::optional<wf::outcome> got;
   f.rt.async_execute("chain", "g1", chain_input({"A"}), [&](std::exception_ptr e, wf::outcome o) {
@@ -82,7 +82,7 @@ TEST_CASE("async_execute completes a callback for callers outside coroutines") {
 }
 
 TEST_CASE("ten thousand workflows run concurrently on one thread") {
-  fixture f;
+  fixture f;  // the runtime's concurrency, on the memory store
   register_chain(f.rt, f.participant);
   constexpr int n = 10'000;
   const auto input = chain_input({"A", "B"});
@@ -94,12 +94,12 @@ TEST_CASE("ten thousand workflows run concurrently on one thread") {
                    });
   f.io.run();
   CHECK(succeeded == n);
-  CHECK(f.store->size() == n);
+  CHECK(std::static_pointer_cast<wf::memory_store>(f.store)->size() == n);
   CHECK(f.log.effects().size() == 2 * n);
 }
 
 TEST_CASE("a runner whose workflow was claimed by another cannot write to its journal") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   f.rt.register_workflow("w", [p = f.participant, store = f.store, &f](wf::workflow& w, std::string) -> asio::awaitable<void> {
     co_await w.new_branch("A").run([&](const wf::branch_context& c) -> asio::awaitable<std::string> {
       // While A runs, a second runner takes the workflow over.
@@ -111,22 +111,27 @@ TEST_CASE("a runner whose workflow was claimed by another cannot write to its jo
     });
   });
   CHECK_THROWS_AS(f.execute("w", "g1", ""), wf::lease_lost_error);
-  CHECK(f.store->records("g1").empty());
-  CHECK(f.store->state("g1")->epoch == 2);
+  CHECK(f.records("g1").empty());
+  CHECK(f.state("g1")->epoch == 2);
 }
 
 TEST_CASE("recover resumes the unfinished workflows of a restarted runner") {
-  auto store = std::make_shared<wf::memory_store>();
+  auto open = shared_data(WF_EACH_STORE);
   wf::testing::effect_log log;
   auto p = std::make_shared<fake_participant>(log);
   {
     asio::io_context io;
-    auto crashing = std::make_shared<wf::testing::crashing_store>(store, 6, [&io] { io.stop(); });
-    wf::runtime rt(io.get_executor(), crashing, {.executor_id = "svc"});
-    register_chain(rt, p);
-    for (int i = 0; i < 3; ++i) asio::co_spawn(io, rt.execute("chain", "g" + std::to_string(i), chain_input({"A", "B"})), asio::detached);
-    io.run();
+    auto crashing = std::make_shared<wf::testing::crashing_store>(open(), 6, [&io] { io.stop(); });
+    {
+      wf::runtime rt(io.get_executor(), crashing, {.executor_id = "svc"});
+      register_chain(rt, p);
+      const auto input = chain_input({"A", "B"});
+      for (int i = 0; i < 3; ++i) asio::co_spawn(io, rt.execute("chain", "g" + std::to_string(i), input), asio::detached);
+      io.run();
+    }
+    crashing->detach();
   }
+  auto store = open();
   asio::io_context io;
   wf::runtime rt(io.get_executor(), store, {.executor_id = "svc"});
   register_chain(rt, p);
@@ -134,12 +139,12 @@ TEST_CASE("recover resumes the unfinished workflows of a restarted runner") {
   CHECK(resumed == 3);
   io.restart();
   io.run();
-  for (int i = 0; i < 3; ++i) CHECK(store->state("g" + std::to_string(i))->status == wf::workflow_status::succeeded);
+  for (int i = 0; i < 3; ++i) CHECK(run(io, store->find("g" + std::to_string(i)))->status == wf::workflow_status::succeeded);
   CHECK(log.effects().size() == 6);
 }
 
 TEST_CASE("another runner waits for a live lease and cannot recover what it does not own") {
-  auto store = std::make_shared<wf::memory_store>();
+  auto store = make_store(WF_EACH_STORE);
   asio::io_context io;
   wf::runtime owner(io.get_executor(), store, {.executor_id = "owner"});
   wf::runtime other(io.get_executor(), store, {.executor_id = "other", .lease_duration = std::chrono::milliseconds(100)});
@@ -159,5 +164,5 @@ TEST_CASE("another runner waits for a live lease and cannot recover what it does
   io.run();
   REQUIRE(from_other);
   CHECK(from_other->result == "done:A/action");
-  CHECK(store->state("g1")->owner == "owner");
+  CHECK(run(io, store->find("g1"))->owner == "owner");
 }

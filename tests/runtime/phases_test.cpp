@@ -4,19 +4,19 @@
 using namespace wf_test;
 
 TEST_CASE("on success the commit handlers run in reverse order, then the finish handlers") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   register_chain(f.rt, f.participant);
   auto o = f.execute("chain", "g1", chain_input({"A", "B"}, true, true));
   REQUIRE(o.succeeded());
   CHECK(effects(f.log) == std::vector<std::string>{"A/action", "B/action", "B/commit", "A/commit", "B/finish",
                                                     "A/finish"});
-  auto r = crash_check_chain(chain_input({"A", "B"}, true, true));
+  auto r = crash_check_chain(f.kind, chain_input({"A", "B"}, true, true));
   INFO(r.describe());
   CHECK(r.ok());
 }
 
 TEST_CASE("on rollback the finish handlers run after the compensations") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   f.participant->answer("C/action", "f");
   register_chain(f.rt, f.participant);
   auto o = f.execute("chain", "g1", chain_input({"A", "B", "C"}, true, true));
@@ -27,7 +27,7 @@ TEST_CASE("on rollback the finish handlers run after the compensations") {
 
 TEST_CASE("a commit handler that fails is retried, and a crash in the commit phase resumes it") {
   auto script = [](fake_participant& p) { p.answer("A/commit", "t"); };
-  fixture f;
+  fixture f{WF_EACH_STORE};
   script(*f.participant);
   register_chain(f.rt, f.participant);
   auto o = f.execute("chain", "g1", chain_input({"A", "B"}, true));
@@ -36,11 +36,11 @@ TEST_CASE("a commit handler that fails is retried, and a crash in the commit pha
   // B's commit ran once: the retry replays past it.
   CHECK(std::count(f.participant->calls.begin(), f.participant->calls.end(), "B/commit") == 1);
   CHECK(std::count(f.participant->calls.begin(), f.participant->calls.end(), "A/commit") == 2);
-  auto s = f.store->state("g1");
+  auto s = f.state("g1");
   CHECK(s->attempts == 1);
   CHECK_THAT(s->last_error, Catch::Contains("A/commit unavailable"));
 
-  auto r = crash_check_chain(chain_input({"A", "B"}, true), script);
+  auto r = crash_check_chain(f.kind, chain_input({"A", "B"}, true), script);
   INFO(r.describe());
   CHECK(r.ok());
 }
@@ -50,23 +50,23 @@ TEST_CASE("a compensation that fails transiently twice is retried until it succe
     p.answer("C/action", "f");
     p.answer("B/rollback", "tt");
   };
-  fixture f;
+  fixture f{WF_EACH_STORE};
   script(*f.participant);
   register_chain(f.rt, f.participant);
   auto o = f.execute("chain", "g1", chain_input({"A", "B", "C"}));
   REQUIRE_FALSE(o.succeeded());
   CHECK(effects(f.log) == std::vector<std::string>{"A/action", "B/action", "B/rollback", "A/rollback"});
   CHECK(std::count(f.participant->calls.begin(), f.participant->calls.end(), "B/rollback") == 3);
-  CHECK(f.store->state("g1")->attempts == 2);
+  CHECK(f.state("g1")->attempts == 2);
 
-  auto r = crash_check_chain(chain_input({"A", "B", "C"}), script);
+  auto r = crash_check_chain(f.kind, chain_input({"A", "B", "C"}), script);
   INFO(r.describe());
   CHECK(r.ok());
 }
 
 TEST_CASE("transient errors in the forward phase are retried and the count and last error are visible") {
   auto script = [](fake_participant& p) { p.answer("B/action", "tto"); };
-  fixture f;
+  fixture f{WF_EACH_STORE};
   script(*f.participant);
   register_chain(f.rt, f.participant);
   auto o = f.execute("chain", "g1", chain_input({"A", "B"}));
@@ -79,7 +79,7 @@ TEST_CASE("transient errors in the forward phase are retried and the count and l
   CHECK(s->attempts == 3);
   CHECK(s->last_error == "B/action in progress");
 
-  auto r = crash_check_chain(chain_input({"A", "B"}), script);
+  auto r = crash_check_chain(f.kind, chain_input({"A", "B"}), script);
   INFO(r.describe());
   CHECK(r.ok());
 }
@@ -88,7 +88,7 @@ TEST_CASE("past its deadline a failing workflow rolls back, compensating the bra
   auto options = fast_retries();
   options.timeout = std::chrono::milliseconds(20);
   auto script = [](fake_participant& p) { p.answer("B/action", "T"); };
-  fixture f;
+  fixture f{WF_EACH_STORE};
   script(*f.participant);
   register_chain(f.rt, f.participant, options);
   auto o = f.execute("chain", "g1", chain_input({"A", "B"}));
@@ -99,7 +99,7 @@ TEST_CASE("past its deadline a failing workflow rolls back, compensating the bra
   CHECK(std::count(f.participant->calls.begin(), f.participant->calls.end(), "B/rollback") == 1);
   CHECK(effects(f.log) == std::vector<std::string>{"A/action", "A/rollback"});
 
-  auto r = crash_check_chain(chain_input({"A", "B"}), script, options);
+  auto r = crash_check_chain(f.kind, chain_input({"A", "B"}), script, options);
   INFO(r.describe());
   CHECK(r.ok());
 }
@@ -108,7 +108,7 @@ TEST_CASE("after max_attempts transient failures the workflow rolls back") {
   auto options = fast_retries();
   options.retry.max_attempts = 3;
   auto script = [](fake_participant& p) { p.answer("B/action", "T"); };
-  fixture f;
+  fixture f{WF_EACH_STORE};
   script(*f.participant);
   register_chain(f.rt, f.participant, options);
   auto o = f.execute("chain", "g1", chain_input({"A", "B"}));
@@ -117,13 +117,13 @@ TEST_CASE("after max_attempts transient failures the workflow rolls back") {
   CHECK(std::count(f.participant->calls.begin(), f.participant->calls.end(), "B/action") == 3);
   CHECK(effects(f.log) == std::vector<std::string>{"A/action", "A/rollback"});
 
-  auto r = crash_check_chain(chain_input({"A", "B"}), script, options);
+  auto r = crash_check_chain(f.kind, chain_input({"A", "B"}), script, options);
   INFO(r.describe());
   CHECK(r.ok());
 }
 
 TEST_CASE("a transient error caught by the workflow code still ends the run") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   f.participant->answer("A/action", "t");
   int runs = 0;
   f.rt.register_workflow(
@@ -142,7 +142,7 @@ TEST_CASE("a transient error caught by the workflow code still ends the run") {
   REQUIRE(o.succeeded());
   CHECK(runs == 2);
   CHECK(effects(f.log) == std::vector<std::string>{"A/action", "B/action"});
-  auto j = f.store->records("g1");
+  auto j = f.records("g1");
   REQUIRE(j.size() >= 2);
   CHECK(j[0].name == "A");
   CHECK(j[1].name == "B");

@@ -7,17 +7,17 @@
 using namespace wf_test;
 
 TEST_CASE("a workflow whose branches all succeed commits and returns its result") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   register_chain(f.rt, f.participant);
   auto o = f.execute("chain", "g1", chain_input({"A", "B", "C"}));
   REQUIRE(o.succeeded());
   CHECK(o.result == "done:A/action,done:B/action,done:C/action");
   CHECK(effects(f.log) == std::vector<std::string>{"A/action", "B/action", "C/action"});
-  auto s = f.store->state("g1");
+  auto s = f.state("g1");
   REQUIRE(s);
   CHECK(s->status == wf::workflow_status::succeeded);
 
-  auto r = crash_check_chain(chain_input({"A", "B", "C"}));
+  auto r = crash_check_chain(f.kind, chain_input({"A", "B", "C"}));
   INFO(r.describe());
   CHECK(r.ok());
   CHECK(r.crash_points == r.journal_writes);
@@ -27,7 +27,7 @@ TEST_CASE("a business failure at branch k of n compensates the branches before k
   const int k = GENERATE(1, 2, 3);
   const std::string failing = std::string(1, static_cast<char>('A' + k - 1));
   auto script = [failing](fake_participant& p) { p.answer(failing + "/action", "f"); };
-  fixture f;
+  fixture f{WF_EACH_STORE};
   script(*f.participant);
   register_chain(f.rt, f.participant);
   auto o = f.execute("chain", "g1", chain_input({"A", "B", "C"}));
@@ -39,15 +39,15 @@ TEST_CASE("a business failure at branch k of n compensates the branches before k
   CHECK(effects(f.log) == expected);
   // The failed branch itself is not compensated (not even called), nor are the later ones.
   for (const auto& c : f.participant->calls) CHECK(c != failing + "/rollback");
-  CHECK(f.store->state("g1")->status == wf::workflow_status::failed);
+  CHECK(f.state("g1")->status == wf::workflow_status::failed);
 
-  auto r = crash_check_chain(chain_input({"A", "B", "C"}), script);
+  auto r = crash_check_chain(f.kind, chain_input({"A", "B", "C"}), script);
   INFO(r.describe());
   CHECK(r.ok());
 }
 
 TEST_CASE("a branch may ask to be compensated when its own action fails") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   f.participant->answer("B/action", "f");
   f.rt.register_workflow(
       "w",
@@ -67,7 +67,7 @@ TEST_CASE("a branch may ask to be compensated when its own action fails") {
 }
 
 TEST_CASE("workflow code that throws wf::failure itself rolls back what it did") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   f.rt.register_workflow("w", [p = f.participant](wf::workflow& w, int amount) -> asio::awaitable<int> {
     co_await w.new_branch("A").on_rollback(call_handler(p)).run(call_action(p));
     if (amount > 10) throw wf::failure("amount too large");
@@ -80,7 +80,7 @@ TEST_CASE("workflow code that throws wf::failure itself rolls back what it did")
 }
 
 TEST_CASE("typed inputs and results travel as JSON and Protobuf") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   f.rt.register_workflow("json", [](wf::workflow& w, json::value in) -> asio::awaitable<json::value> {
     auto twice = [in](const wf::branch_context&) -> asio::awaitable<std::int64_t> {
       co_return in.at("n").as_int64() * 2;
@@ -103,7 +103,7 @@ TEST_CASE("typed inputs and results travel as JSON and Protobuf") {
 }
 
 TEST_CASE("recorded values come back unchanged when the workflow is replayed") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   f.participant->answer("use/action", "tt");  // two transient errors: the code runs three times
   std::vector<std::string> seen;
   f.rt.register_workflow(
@@ -130,7 +130,7 @@ TEST_CASE("recorded values come back unchanged when the workflow is replayed") {
 }
 
 TEST_CASE("a local step is journaled once and gets a branch id") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   int runs = 0;
   f.participant->answer("after/action", "t");
   f.rt.register_workflow(
@@ -147,14 +147,14 @@ TEST_CASE("a local step is journaled once and gets a branch id") {
   auto o = f.execute("w", "g1", "");
   CHECK(o.result == "01");
   CHECK(runs == 1);
-  auto journal = f.store->records("g1");
+  auto journal = f.records("g1");
   REQUIRE(journal.size() >= 2);
   CHECK(journal[0].kind == wf::record_kind::step);
   CHECK(journal[1].branch == 2);
 }
 
 TEST_CASE("an input that does not decode fails the workflow instead of retrying it") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   f.rt.register_workflow("w", [](wf::workflow&, int n) -> asio::awaitable<int> { co_return n; });
   auto o = f.execute("w", "g1", "not a number");
   CHECK_FALSE(o.succeeded());
@@ -162,7 +162,7 @@ TEST_CASE("an input that does not decode fails the workflow instead of retrying 
 }
 
 TEST_CASE("a branch context carries the gid, the branch id and the op") {
-  fixture f;
+  fixture f{WF_EACH_STORE};
   std::vector<std::string> got;
   auto note = [&got](const wf::branch_context& c) {
     got.push_back(std::string(c.gid) + " " + std::string(c.branch_id) + " " + std::string(c.op) + " " +

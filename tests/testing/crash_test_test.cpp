@@ -16,7 +16,7 @@ TEST_CASE("the effect log filters requests the way a barrier does") {
 }
 
 TEST_CASE("the crash test crashes at every write of a correct workflow and finds nothing") {
-  auto r = crash_check_chain(chain_input({"A", "B"}, true, true));
+  auto r = crash_check_chain(WF_EACH_STORE, chain_input({"A", "B"}, true, true));
   INFO(r.describe());
   CHECK(r.ok());
   // create, A, B, decision, 2 commits, 2 finishes (the last one with the final status)

@@ -1,0 +1,459 @@
+#include "schema.hpp"
+#include "statements.hpp"
+#include "worker.hpp"
+
+#include <wf/postgres_store.hpp>
+
+#include <pqxx/binarystring>
+#include <pqxx/except>
+#include <pqxx/notification>
+#include <pqxx/result>
+#include <pqxx/transaction>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <limits>
+#include <set>
+#include <thread>
+
+namespace asio = boost::asio;
+
+namespace wf {
+
+namespace pg = detail::pg;
+
+namespace {
+
+// ---- the group-commit writer
+
+// One creation or one commit() call, waiting for its group's transaction.
+struct write_op {
+  virtual ~write_op() = default;
+  virtual void execute(pqxx::work& tx) = 0;  // runs its statements inside the group's transaction
+  virtual void complete(std::exception_ptr error) = 0;
+  bool unowned_create = false;  // a new workflow any runner may take: notify listeners
+};
+
+template <class T, class Fn, class Handler, class Executor>
+struct write_op_model final : write_op {
+  write_op_model(Fn f, Handler h, Executor e) : fn(std::move(f)), handler(std::move(h)), ex(std::move(e)) {}
+  void execute(pqxx::work& tx) override { value = fn(tx); }
+  void complete(std::exception_ptr error) override {
+    asio::post(ex, [h = std::move(handler), error, v = std::move(value)]() mutable { std::move(h)(error, std::move(v)); });
+  }
+  Fn fn;
+  Handler handler;
+  Executor ex;
+  T value{};
+};
+
+class group_writer {
+ public:
+  group_writer(std::string conninfo, std::string schema, std::size_t max_batch, std::chrono::microseconds wait,
+               std::atomic<std::uint64_t>& reconnects)
+      : conninfo_(std::move(conninfo)),
+        schema_(std::move(schema)),
+        max_batch_(std::max<std::size_t>(1, max_batch)),
+        wait_(wait),
+        reconnects_(reconnects) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~group_writer() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  // Queues `fn(pqxx::work&) -> T` for the next group; completes once it is durable.
+  template <class T, class Fn>
+  asio::awaitable<T> submit(Fn fn, bool unowned_create = false) {
+    auto init = [this, unowned_create](auto handler, Fn f) {
+      auto ex = asio::prefer(asio::get_associated_executor(handler), asio::execution::outstanding_work.tracked);
+      auto op = std::make_unique<write_op_model<T, Fn, decltype(handler), decltype(ex)>>(std::move(f), std::move(handler),
+                                                                                          std::move(ex));
+      op->unowned_create = unowned_create;
+      {
+        std::lock_guard lock(mutex_);
+        queue_.push_back(std::move(op));
+      }
+      cv_.notify_one();
+    };
+    return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, T)>(
+        std::move(init), asio::use_awaitable, std::move(fn));
+  }
+
+  std::uint64_t transactions() const noexcept { return transactions_; }
+  std::uint64_t writes() const noexcept { return writes_; }
+
+ private:
+  void run() {
+    for (;;) {
+      std::vector<std::unique_ptr<write_op>> group;
+      {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (stopping_) return;
+        if (wait_.count() > 0 && queue_.size() < max_batch_)
+          cv_.wait_for(lock, wait_, [this] { return stopping_ || queue_.size() >= max_batch_; });
+        while (!queue_.empty() && group.size() < max_batch_) {
+          group.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      commit_group(group);
+    }
+  }
+
+  pqxx::connection& connection() {
+    if (conn_ && conn_->is_open()) return *conn_;
+    if (conn_) ++reconnects_;
+    conn_.reset();
+    auto c = pg::connect(conninfo_);
+    pg::prepare_statements(*c, schema_);
+    conn_ = std::move(c);
+    return *conn_;
+  }
+
+  // One transaction for the whole group. If the server rejects a statement
+  // (nothing was committed), each op is retried alone, so that one bad write
+  // cannot keep failing the others. A lost connection or an in-doubt commit
+  // fails the whole group: the callers re-read before going on.
+  void commit_group(std::vector<std::unique_ptr<write_op>>& group) {
+    std::exception_ptr error;
+    bool statement_error = false;
+    try {
+      run_transaction(group.begin(), group.end());
+    } catch (const pqxx::sql_error&) {
+      statement_error = true;
+      error = std::current_exception();
+    } catch (const pqxx::broken_connection&) {
+      conn_.reset();
+      error = std::current_exception();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (statement_error && group.size() > 1) {
+      for (auto it = group.begin(); it != group.end(); ++it) {
+        std::exception_ptr one;
+        try {
+          run_transaction(it, it + 1);
+        } catch (const pqxx::broken_connection&) {
+          conn_.reset();
+          one = std::current_exception();
+        } catch (...) {
+          one = std::current_exception();
+        }
+        (*it)->complete(one);
+      }
+      return;
+    }
+    for (auto& op : group) op->complete(error);
+  }
+
+  template <class It>
+  void run_transaction(It first, It last) {
+    auto& c = connection();
+    pqxx::work tx(c);
+    bool notify = false;
+    for (auto it = first; it != last; ++it) {
+      (*it)->execute(tx);
+      notify = notify || (*it)->unowned_create;
+    }
+    if (notify) tx.exec_params("SELECT pg_notify($1, '')", schema_ + "_work");
+    tx.commit();
+    ++transactions_;
+    writes_ += static_cast<std::uint64_t>(last - first);
+  }
+
+  std::string conninfo_;
+  std::string schema_;
+  std::size_t max_batch_;
+  std::chrono::microseconds wait_;
+  std::atomic<std::uint64_t>& reconnects_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<write_op>> queue_;
+  bool stopping_ = false;
+  std::atomic<std::uint64_t> transactions_{0};
+  std::atomic<std::uint64_t> writes_{0};
+  std::thread thread_;
+};
+
+// ---- the listener for new work
+
+class listener {
+ public:
+  listener(std::string conninfo, std::string channel) : conninfo_(std::move(conninfo)), channel_(std::move(channel)) {}
+  ~listener() {
+    stopping_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  void add(std::function<void()> cb) {
+    std::lock_guard lock(mutex_);
+    callbacks_.push_back(std::move(cb));
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  }
+
+ private:
+  struct receiver final : pqxx::notification_receiver {
+    receiver(pqxx::connection_base& c, const std::string& channel, listener& l)
+        : pqxx::notification_receiver(c, channel), owner(l) {}
+    void operator()(const std::string&, int) override { owner.fire(); }
+    listener& owner;
+  };
+  void fire() {
+    std::lock_guard lock(mutex_);
+    for (const auto& cb : callbacks_) cb();
+  }
+  void run() {
+    while (!stopping_) {
+      try {
+        auto c = pg::connect(conninfo_);
+        receiver r(*c, channel_, *this);
+        fire();  // (re)connected: something may have been missed meanwhile
+        while (!stopping_) c->await_notification(0, 200000);
+      } catch (const std::exception&) {
+        // Database unreachable: runners still poll; try again shortly.
+        for (int i = 0; i < 10 && !stopping_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  }
+
+  std::string conninfo_;
+  std::string channel_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mutex_;
+  std::vector<std::function<void()>> callbacks_;
+  std::thread thread_;
+};
+
+std::int64_t sql_limit(std::size_t limit) {
+  return static_cast<std::int64_t>(std::min<std::size_t>(limit, std::numeric_limits<std::int64_t>::max()));
+}
+
+claim_status classify_unclaimed(pqxx::work& tx, const std::string& gid, claim_result& r) {
+  auto found = tx.exec_prepared("wf_find", gid);
+  if (found.empty()) return claim_status::not_found;
+  r.state = pg::state_from_row(found[0]);
+  return r.state.finished() ? claim_status::finished : claim_status::busy;
+}
+
+std::vector<journal_record> read_journal(pqxx::work& tx, const std::string& gid) {
+  std::vector<journal_record> out;
+  for (const auto& row : tx.exec_prepared("wf_journal", gid)) out.push_back(pg::record_from_row(row));
+  return out;
+}
+
+write_status apply_write(pqxx::work& tx, const write& w) {
+  const auto n = static_cast<int>(w.records.size());
+  const int size_before = w.records.empty() ? 0 : static_cast<int>(w.records.front().seq) - 1;
+  for (int i = 0; i < n; ++i)
+    if (w.records[static_cast<std::size_t>(i)].seq != static_cast<std::uint32_t>(size_before + 1 + i))
+      return write_status::conflict;
+  pqxx::result r;
+  if (w.new_progress) {
+    const auto& p = *w.new_progress;
+    r = tx.exec_prepared("wf_append_progress", w.gid, w.epoch, n, size_before, static_cast<int>(p.status),
+                         pqxx::binarystring(p.result), p.attempts, p.last_error, pg::to_us(p.next_attempt_at));
+  } else {
+    r = tx.exec_prepared("wf_append", w.gid, w.epoch, n, size_before);
+  }
+  if (r.affected_rows() == 0) {
+    auto e = tx.exec_prepared("wf_fence", w.gid);
+    if (e.empty() || e[0][0].as<std::uint64_t>() != w.epoch) return write_status::fenced;
+    return write_status::conflict;
+  }
+  for (const auto& rec : w.records)
+    tx.exec_prepared("wf_record", w.gid, rec.seq, static_cast<int>(rec.kind), rec.name, rec.branch, rec.failed,
+                     pqxx::binarystring(rec.payload), w.epoch);
+  return write_status::ok;
+}
+
+}  // namespace
+
+struct postgres_store::impl {
+  postgres_options options;
+  std::atomic<std::uint64_t> reconnects{0};
+  std::unique_ptr<group_writer> writer;
+  std::unique_ptr<pg::worker> reader;
+  std::unique_ptr<listener> notifications;
+};
+
+int migrate_postgres_schema(const postgres_options& options) {
+  const auto schema = pg::checked_schema(options.schema);
+  auto c = pg::connect(options.connection);
+  try {
+    return pg::migrate(*c, schema);
+  } catch (const postgres_error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw postgres_error(std::string("wf: migrating schema '") + schema + "' failed: " + e.what());
+  }
+}
+
+std::shared_ptr<postgres_store> postgres_store::open(postgres_options options) {
+  options.schema = pg::checked_schema(options.schema);
+  const auto give_up = std::chrono::steady_clock::now() + options.wait_for_database;
+  for (;;) {
+    try {
+      migrate_postgres_schema(options);
+      break;
+    } catch (const schema_too_new_error&) {
+      throw;
+    } catch (const postgres_error&) {
+      if (std::chrono::steady_clock::now() >= give_up) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+  }
+  auto p = std::make_unique<impl>();
+  p->options = options;
+  p->writer = std::make_unique<group_writer>(options.connection, options.schema, options.max_batch,
+                                             options.batch_wait, p->reconnects);
+  const auto schema = options.schema;
+  p->reader = std::make_unique<pg::worker>(
+      options.connection, [schema](pqxx::connection& c) { pg::prepare_statements(c, schema); }, p->reconnects);
+  p->notifications = std::make_unique<listener>(options.connection, options.schema + "_work");
+  return std::shared_ptr<postgres_store>(new postgres_store(std::move(p)));
+}
+
+postgres_store::postgres_store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+postgres_store::~postgres_store() = default;
+
+postgres_store::statistics postgres_store::stats() const {
+  return {impl_->writer->transactions(), impl_->writer->writes(), impl_->reconnects.load()};
+}
+
+void postgres_store::on_new_work(std::function<void()> callback) { impl_->notifications->add(std::move(callback)); }
+
+// Each operation below builds its function in a statement of its own, then
+// co_awaits: GCC 12 mishandles capturing lambdas inside co_await expressions.
+
+asio::awaitable<create_result> postgres_store::create(workflow_state s) {
+  const bool unowned = s.owner.empty();
+  auto fn = [s = std::move(s)](pqxx::work& tx) {
+    const auto lease = std::chrono::duration_cast<std::chrono::milliseconds>(s.lease_expires - wall_clock::now());
+    auto r = tx.exec_prepared("wf_create", s.gid, s.name, pqxx::binarystring(s.input), s.owner,
+                              std::max<std::int64_t>(0, lease.count()), s.deadline ? pg::to_us(*s.deadline) : -1);
+    if (!r.empty()) return create_result{true, pg::state_from_row(r[0])};
+    auto found = tx.exec_prepared("wf_find", s.gid);
+    return create_result{false, pg::state_from_row(found.at(0))};
+  };
+  co_return co_await impl_->writer->submit<create_result>(std::move(fn), unowned);
+}
+
+asio::awaitable<std::vector<write_status>> postgres_store::commit(std::vector<write> writes) {
+  auto fn = [writes = std::move(writes)](pqxx::work& tx) {
+    std::vector<write_status> out;
+    out.reserve(writes.size());
+    for (const auto& w : writes) out.push_back(apply_write(tx, w));
+    return out;
+  };
+  co_return co_await impl_->writer->submit<std::vector<write_status>>(std::move(fn));
+}
+
+asio::awaitable<claim_result> postgres_store::claim(std::string gid, std::string owner,
+                                                    std::chrono::milliseconds lease) {
+  auto fn = [gid = std::move(gid), owner = std::move(owner), lease](pqxx::connection& c) {
+    pqxx::work tx(c);
+    claim_result r;
+    auto rows = tx.exec_prepared("wf_claim", gid, owner, lease.count());
+    if (rows.empty()) {
+      r.status = classify_unclaimed(tx, gid, r);
+    } else {
+      r.status = claim_status::claimed;
+      r.state = pg::state_from_row(rows[0]);
+      r.journal = read_journal(tx, gid);
+    }
+    tx.commit();
+    return r;
+  };
+  co_return co_await pg::on_worker<claim_result>(*impl_->reader, std::move(fn));
+}
+
+asio::awaitable<std::vector<claim_result>> postgres_store::claim_due(std::string owner,
+                                                                     std::chrono::milliseconds lease,
+                                                                     std::size_t limit) {
+  auto fn = [owner = std::move(owner), lease, limit](pqxx::connection& c) {
+    pqxx::work tx(c);
+    std::vector<claim_result> out;
+    for (const auto& row : tx.exec_prepared("wf_claim_due", owner, lease.count(), sql_limit(limit))) {
+      claim_result r;
+      r.status = claim_status::claimed;
+      r.state = pg::state_from_row(row);
+      r.journal = read_journal(tx, r.state.gid);
+      out.push_back(std::move(r));
+    }
+    tx.commit();
+    return out;
+  };
+  co_return co_await pg::on_worker<std::vector<claim_result>>(*impl_->reader, std::move(fn));
+}
+
+asio::awaitable<std::vector<std::string>> postgres_store::renew(std::string owner, std::vector<std::string> gids,
+                                                                std::chrono::milliseconds lease) {
+  auto fn = [owner = std::move(owner), gids = std::move(gids), lease](pqxx::connection& c) {
+    pqxx::work tx(c);
+    std::set<std::string> kept;
+    for (const auto& row : tx.exec_prepared("wf_renew", owner, pg::text_array(gids), lease.count()))
+      kept.insert(row[0].as<std::string>());
+    tx.commit();
+    std::vector<std::string> lost;
+    for (const auto& g : gids)
+      if (!kept.count(g)) lost.push_back(g);
+    return lost;
+  };
+  co_return co_await pg::on_worker<std::vector<std::string>>(*impl_->reader, std::move(fn));
+}
+
+asio::awaitable<std::optional<workflow_state>> postgres_store::find(std::string gid) {
+  auto fn = [gid = std::move(gid)](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto rows = tx.exec_prepared("wf_find", gid);
+    tx.commit();
+    return rows.empty() ? std::optional<workflow_state>() : std::optional(pg::state_from_row(rows[0]));
+  };
+  co_return co_await pg::on_worker<std::optional<workflow_state>>(*impl_->reader, std::move(fn));
+}
+
+asio::awaitable<std::vector<journal_record>> postgres_store::journal(std::string gid) {
+  auto fn = [gid = std::move(gid)](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto out = read_journal(tx, gid);
+    tx.commit();
+    return out;
+  };
+  co_return co_await pg::on_worker<std::vector<journal_record>>(*impl_->reader, std::move(fn));
+}
+
+asio::awaitable<std::vector<workflow_state>> postgres_store::runnable(std::string owner, std::size_t limit) {
+  auto fn = [owner = std::move(owner), limit](pqxx::connection& c) {
+    pqxx::work tx(c);
+    std::vector<workflow_state> out;
+    for (const auto& row : tx.exec_prepared("wf_runnable", owner, sql_limit(limit)))
+      out.push_back(pg::state_from_row(row));
+    tx.commit();
+    return out;
+  };
+  co_return co_await pg::on_worker<std::vector<workflow_state>>(*impl_->reader, std::move(fn));
+}
+
+asio::awaitable<std::size_t> postgres_store::purge(wall_clock::time_point before) {
+  auto fn = [before](pqxx::connection& c) {
+    std::size_t total = 0;
+    for (;;) {  // in chunks, so that no transaction holds many locks for long
+      pqxx::work tx(c);
+      const auto n = tx.exec_prepared("wf_purge", pg::to_us(before)).affected_rows();
+      tx.commit();
+      total += n;
+      if (n == 0) return total;
+    }
+  };
+  co_return co_await pg::on_worker<std::size_t>(*impl_->reader, std::move(fn));
+}
+
+}  // namespace wf

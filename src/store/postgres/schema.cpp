@@ -1,0 +1,100 @@
+// wf's tables and their numbered migrations (see docs/journal-format.md).
+#include "schema.hpp"
+
+#include "worker.hpp"
+
+#include <wf/postgres_store.hpp>
+
+#include <pqxx/transaction>
+
+#include <vector>
+
+namespace wf::detail::pg {
+
+std::string checked_schema(const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 63 && (name[0] == '_' || (name[0] >= 'a' && name[0] <= 'z'));
+  for (char c : name) ok = ok && (c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
+  if (!ok)
+    throw postgres_error("wf: invalid schema name '" + name +
+                         "': use 1-63 characters of a-z, 0-9 and _, not starting with a digit");
+  return name;
+}
+
+namespace {
+
+// Migration N brings the schema from version N-1 to N. Never edit a released
+// one: add the next. `{s}` stands for the schema name.
+const std::vector<std::string>& migrations() {
+  static const std::vector<std::string> all = {
+      // 1: workflows and their journals.
+      R"sql(
+CREATE TABLE {s}.workflows (
+  gid             text        PRIMARY KEY,
+  name            text        NOT NULL,
+  input           bytea       NOT NULL,
+  status          smallint    NOT NULL DEFAULT 0,
+  result          bytea       NOT NULL DEFAULT '',
+  epoch           bigint      NOT NULL,
+  owner           text        NOT NULL,
+  lease_expires   timestamptz NOT NULL,
+  attempts        integer     NOT NULL DEFAULT 0,
+  last_error      text        NOT NULL DEFAULT '',
+  next_attempt_at timestamptz NOT NULL,
+  deadline        timestamptz,
+  journal_size    integer     NOT NULL DEFAULT 0,
+  created_at      timestamptz NOT NULL,
+  updated_at      timestamptz NOT NULL
+);
+CREATE INDEX workflows_due ON {s}.workflows (next_attempt_at) WHERE status = 0;
+CREATE INDEX workflows_finished ON {s}.workflows (updated_at) WHERE status <> 0;
+CREATE TABLE {s}.journal (
+  gid        text        NOT NULL REFERENCES {s}.workflows (gid) ON DELETE CASCADE,
+  seq        integer     NOT NULL,
+  kind       smallint    NOT NULL,
+  name       text        NOT NULL,
+  branch     integer     NOT NULL,
+  failed     boolean     NOT NULL,
+  payload    bytea       NOT NULL,
+  epoch      bigint      NOT NULL,
+  written_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (gid, seq)
+);
+)sql",
+  };
+  return all;
+}
+
+std::string with_schema(std::string sql, const std::string& schema) {
+  const std::string key = "{s}";
+  for (auto pos = sql.find(key); pos != std::string::npos; pos = sql.find(key, pos + schema.size()))
+    sql.replace(pos, key.size(), schema);
+  return sql;
+}
+
+}  // namespace
+
+int migrate(pqxx::connection& c, const std::string& schema) {
+  static_assert(postgres_schema_version >= 1);
+  if (migrations().size() != static_cast<std::size_t>(postgres_schema_version))
+    throw std::logic_error("wf: migrations and postgres_schema_version disagree");
+  pqxx::work tx(c);
+  // One migrator at a time per schema, across processes.
+  tx.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "wf.migrate." + schema);
+  tx.exec("CREATE SCHEMA IF NOT EXISTS " + schema);
+  tx.exec("CREATE TABLE IF NOT EXISTS " + schema +
+          ".schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
+  const auto r = tx.exec("SELECT coalesce(max(version), 0) FROM " + schema + ".schema_version");
+  const int found = r[0][0].as<int>();
+  if (found > postgres_schema_version)
+    throw schema_too_new_error("wf: schema '" + schema + "' is at version " + std::to_string(found) +
+                               ", newer than this library's " + std::to_string(postgres_schema_version) +
+                               "; upgrade wf (the database was left untouched)");
+  for (int v = found + 1; v <= postgres_schema_version; ++v) {
+    tx.exec(with_schema(migrations()[static_cast<std::size_t>(v - 1)], schema));
+    tx.exec_params("INSERT INTO " + schema + ".schema_version (version) VALUES ($1)", v);
+  }
+  tx.commit();
+  return found;
+}
+
+}  // namespace wf::detail::pg

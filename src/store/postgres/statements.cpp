@@ -1,0 +1,137 @@
+#include "statements.hpp"
+
+#include <pqxx/binarystring>
+#include <pqxx/field>
+
+namespace wf::detail::pg {
+
+namespace {
+
+// A workflow's columns, in the order state_from_row reads them.
+const char* const state_columns =
+    "gid, name, input, status, result, epoch, owner, "
+    "(extract(epoch FROM lease_expires) * 1000000)::bigint, attempts, last_error, "
+    "(extract(epoch FROM next_attempt_at) * 1000000)::bigint, "
+    "(extract(epoch FROM deadline) * 1000000)::bigint, "
+    "(extract(epoch FROM created_at) * 1000000)::bigint, "
+    "(extract(epoch FROM updated_at) * 1000000)::bigint";
+
+std::string replace_all(std::string s, const std::string& key, const std::string& value) {
+  for (auto pos = s.find(key); pos != std::string::npos; pos = s.find(key, pos + value.size()))
+    s.replace(pos, key.size(), value);
+  return s;
+}
+
+}  // namespace
+
+void prepare_statements(pqxx::connection& c, const std::string& schema) {
+  auto sql = [&](std::string text) {
+    return replace_all(replace_all(std::move(text), "{s}", schema), "{cols}", state_columns);
+  };
+  // $5 is the lease in milliseconds; $6 the deadline in microseconds, -1 for none.
+  c.prepare("wf_create", sql(R"(
+    INSERT INTO {s}.workflows (gid, name, input, epoch, owner, lease_expires, next_attempt_at, deadline,
+                               created_at, updated_at)
+    VALUES ($1, $2, $3, 1, $4, now() + $5 * interval '1 millisecond', now(),
+            CASE WHEN $6::bigint < 0 THEN NULL ELSE to_timestamp($6::bigint / 1000000.0) END, now(), now())
+    ON CONFLICT (gid) DO NOTHING
+    RETURNING {cols})"));
+  c.prepare("wf_find", sql("SELECT {cols} FROM {s}.workflows WHERE gid = $1"));
+  c.prepare("wf_journal",
+            sql("SELECT seq, kind, name, branch, failed, payload FROM {s}.journal WHERE gid = $1 ORDER BY seq"));
+  // A write: fenced by the epoch; records must extend the journal exactly ($3 records after $4).
+  c.prepare("wf_append", sql(R"(
+    UPDATE {s}.workflows SET journal_size = journal_size + $3, updated_at = now()
+    WHERE gid = $1 AND epoch = $2 AND ($3 = 0 OR journal_size = $4))"));
+  c.prepare("wf_append_progress", sql(R"(
+    UPDATE {s}.workflows SET journal_size = journal_size + $3, status = $5, result = $6, attempts = $7,
+                             last_error = $8, next_attempt_at = to_timestamp($9::bigint / 1000000.0),
+                             updated_at = now()
+    WHERE gid = $1 AND epoch = $2 AND ($3 = 0 OR journal_size = $4))"));
+  c.prepare("wf_record", sql(R"(
+    INSERT INTO {s}.journal (gid, seq, kind, name, branch, failed, payload, epoch)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8))"));
+  c.prepare("wf_fence", sql("SELECT epoch FROM {s}.workflows WHERE gid = $1"));
+  c.prepare("wf_claim", sql(R"(
+    UPDATE {s}.workflows
+    SET epoch = epoch + 1, owner = $2, lease_expires = now() + $3 * interval '1 millisecond', updated_at = now()
+    WHERE gid = $1 AND status = 0 AND (owner = $2 OR owner = '' OR lease_expires <= now())
+    RETURNING {cols})"));
+  c.prepare("wf_claim_due", sql(R"(
+    WITH due AS (
+      SELECT gid AS due_gid FROM {s}.workflows
+      WHERE status = 0 AND next_attempt_at <= now() AND (owner = '' OR (owner <> $1 AND lease_expires <= now()))
+      ORDER BY next_attempt_at LIMIT $3
+      FOR UPDATE SKIP LOCKED)
+    UPDATE {s}.workflows AS w
+    SET epoch = w.epoch + 1, owner = $1, lease_expires = now() + $2 * interval '1 millisecond', updated_at = now()
+    FROM due WHERE w.gid = due.due_gid
+    RETURNING {cols})"));
+  c.prepare("wf_renew", sql(R"(
+    UPDATE {s}.workflows SET lease_expires = now() + $3 * interval '1 millisecond'
+    WHERE owner = $1 AND status = 0 AND gid = ANY($2::text[])
+    RETURNING gid)"));
+  c.prepare("wf_runnable", sql(R"(
+    SELECT {cols} FROM {s}.workflows
+    WHERE status = 0 AND (owner = $1 OR owner = '' OR lease_expires <= now())
+    ORDER BY next_attempt_at LIMIT $2)"));
+  c.prepare("wf_purge", sql(R"(
+    DELETE FROM {s}.workflows WHERE gid IN (
+      SELECT gid FROM {s}.workflows
+      WHERE status <> 0 AND updated_at < to_timestamp($1::bigint / 1000000.0) LIMIT 1000))"));
+}
+
+std::int64_t to_us(wall_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+wall_clock::time_point from_us(std::int64_t us) {
+  return wall_clock::time_point(std::chrono::duration_cast<wall_clock::duration>(std::chrono::microseconds(us)));
+}
+
+workflow_state state_from_row(const pqxx::row& r) {
+  workflow_state s;
+  s.gid = r[0].as<std::string>();
+  s.name = r[1].as<std::string>();
+  s.input = pqxx::binarystring(r[2]).str();
+  s.status = static_cast<workflow_status>(r[3].as<int>());
+  s.result = pqxx::binarystring(r[4]).str();
+  s.epoch = r[5].as<std::uint64_t>();
+  s.owner = r[6].as<std::string>();
+  s.lease_expires = from_us(r[7].as<std::int64_t>());
+  s.attempts = r[8].as<std::uint32_t>();
+  s.last_error = r[9].as<std::string>();
+  s.next_attempt_at = from_us(r[10].as<std::int64_t>());
+  if (!r[11].is_null()) s.deadline = from_us(r[11].as<std::int64_t>());
+  s.created_at = from_us(r[12].as<std::int64_t>());
+  s.updated_at = from_us(r[13].as<std::int64_t>());
+  return s;
+}
+
+journal_record record_from_row(const pqxx::row& r) {
+  journal_record j;
+  j.seq = r[0].as<std::uint32_t>();
+  j.kind = static_cast<record_kind>(r[1].as<int>());
+  j.name = r[2].as<std::string>();
+  j.branch = r[3].as<std::uint32_t>();
+  j.failed = r[4].as<bool>();
+  j.payload = pqxx::binarystring(r[5]).str();
+  return j;
+}
+
+std::string text_array(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char ch : values[i]) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace wf::detail::pg

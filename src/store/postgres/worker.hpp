@@ -1,0 +1,114 @@
+// A thread that owns one PostgreSQL connection and runs jobs on it, and the
+// bridge that runs a job there and completes on the caller's executor.
+#ifndef WF_SRC_STORE_POSTGRES_WORKER_HPP
+#define WF_SRC_STORE_POSTGRES_WORKER_HPP
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <pqxx/connection>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace wf::detail::pg {
+
+/// A move-only `void()`.
+class job {
+ public:
+  job() = default;
+  template <class F>
+  explicit job(F f) : p_(std::make_unique<model<F>>(std::move(f))) {}
+  void operator()() { p_->call(); }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+
+ private:
+  struct concept_base {
+    virtual ~concept_base() = default;
+    virtual void call() = 0;
+  };
+  template <class F>
+  struct model final : concept_base {
+    explicit model(F f) : fn(std::move(f)) {}
+    void call() override { fn(); }
+    F fn;
+  };
+  std::unique_ptr<concept_base> p_;
+};
+
+/// Connects with `conninfo` and runs the prepare step; throws postgres_error
+/// (without the connection string) if it cannot.
+std::unique_ptr<pqxx::connection> connect(const std::string& conninfo);
+
+/// One thread, one connection, a FIFO of jobs. A job that finds the
+/// connection broken gets it re-opened on its next use.
+class worker {
+ public:
+  using prepare_fn = std::function<void(pqxx::connection&)>;
+  worker(std::string conninfo, prepare_fn prepare, std::atomic<std::uint64_t>& reconnects);
+  ~worker();
+
+  /// Queues `j`; jobs run one at a time, in order, on the worker's thread.
+  void submit(job j);
+
+  /// For a job: the connection, (re)connecting if needed. Throws on failure.
+  pqxx::connection& connection();
+  /// For a job: the connection broke; drop it so that the next job reconnects.
+  void reset() noexcept;
+
+ private:
+  void run();
+
+  std::string conninfo_;
+  prepare_fn prepare_;
+  std::atomic<std::uint64_t>& reconnects_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<job> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+/// Runs `fn(pqxx::connection&) -> T` on `w` and completes the awaiting
+/// coroutine, on its own executor, with the value or the exception. Not a
+/// coroutine itself; pass `fn` as a named variable (GCC 12, see docs).
+template <class T, class Fn>
+boost::asio::awaitable<T> on_worker(worker& w, Fn fn) {
+  auto init = [&w](auto handler, Fn f) {
+    auto ex = boost::asio::prefer(boost::asio::get_associated_executor(handler),
+                                  boost::asio::execution::outstanding_work.tracked);
+    w.submit(job([&w, h = std::move(handler), ex = std::move(ex), f = std::move(f)]() mutable {
+      std::exception_ptr error;
+      T value{};
+      try {
+        value = f(w.connection());
+      } catch (const pqxx::broken_connection&) {
+        w.reset();
+        error = std::current_exception();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      boost::asio::post(ex, [h = std::move(h), error, value = std::move(value)]() mutable {
+        std::move(h)(error, std::move(value));
+      });
+    }));
+  };
+  return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(std::exception_ptr, T)>(
+      std::move(init), boost::asio::use_awaitable, std::move(fn));
+}
+
+}  // namespace wf::detail::pg
+
+#endif  // WF_SRC_STORE_POSTGRES_WORKER_HPP

@@ -1,0 +1,18 @@
+#include <wf/store.hpp>
+
+namespace wf {
+
+boost::asio::awaitable<std::vector<claim_result>> store::claim_due(std::string owner, std::chrono::milliseconds lease,
+                                                                  std::size_t limit) {
+  std::vector<claim_result> out;
+  const auto now = wall_clock::now();
+  auto candidates = co_await runnable(owner, limit);
+  for (auto& s : candidates) {
+    if (s.next_attempt_at > now || s.owner == owner) continue;
+    auto c = co_await claim(s.gid, owner, lease);
+    if (c.status == claim_status::claimed) out.push_back(std::move(c));
+  }
+  co_return out;
+}
+
+}  // namespace wf

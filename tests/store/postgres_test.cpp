@@ -1,0 +1,138 @@
+// What only the PostgreSQL store has: schema migrations, start-up errors,
+// group commit. Skipped when no database is given (WF_TEST_PG_URL).
+#include "support.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <pqxx/pqxx>
+
+using namespace wf_test;
+
+namespace {
+wf::postgres_options pg_options(std::string schema = fresh_schema()) {
+  wf::postgres_options o;
+  o.connection = pg_url();
+  o.schema = std::move(schema);
+  return o;
+}
+
+int schema_version(const std::string& schema) {
+  pqxx::connection c(pg_url());
+  pqxx::work tx(c);
+  return tx.exec("SELECT max(version) FROM " + schema + ".schema_version")[0][0].as<int>();
+}
+}  // namespace
+
+#define REQUIRE_DATABASE() \
+  if (pg_url().empty()) {  \
+    WARN("WF_TEST_PG_URL is not set: skipped"); \
+    return;                \
+  }
+
+TEST_CASE("postgres: a fresh database gets the schema, and migrating again changes nothing") {
+  REQUIRE_DATABASE();
+  auto o = pg_options();
+  CHECK(wf::migrate_postgres_schema(o) == 0);
+  CHECK(schema_version(o.schema) == wf::postgres_schema_version);
+  CHECK(wf::migrate_postgres_schema(o) == wf::postgres_schema_version);
+  CHECK(schema_version(o.schema) == wf::postgres_schema_version);
+  CHECK(wf::postgres_store::open(o) != nullptr);
+}
+
+TEST_CASE("postgres: a schema newer than the library is refused and left untouched") {
+  REQUIRE_DATABASE();
+  auto o = pg_options();
+  wf::migrate_postgres_schema(o);
+  {
+    pqxx::connection c(pg_url());
+    pqxx::work tx(c);
+    tx.exec("INSERT INTO " + o.schema + ".schema_version (version) VALUES (99)");
+    tx.exec("ALTER TABLE " + o.schema + ".workflows ADD COLUMN from_the_future integer");
+    tx.commit();
+  }
+  CHECK_THROWS_AS(wf::postgres_store::open(o), wf::schema_too_new_error);
+  try {
+    wf::postgres_store::open(o);
+  } catch (const wf::schema_too_new_error& e) {
+    CHECK_THAT(e.what(), Catch::Contains("version 99") && Catch::Contains("upgrade wf"));
+  }
+  CHECK(schema_version(o.schema) == 99);
+}
+
+TEST_CASE("postgres: an invalid schema name is refused before any SQL") {
+  auto o = pg_options("Robert'); DROP TABLE students;--");
+  CHECK_THROWS_AS(wf::postgres_store::open(o), wf::postgres_error);
+  o.schema = "9lives";
+  CHECK_THROWS_AS(wf::postgres_store::open(o), wf::postgres_error);
+}
+
+TEST_CASE("postgres: an unreachable database is a clear error that does not show the password") {
+  wf::postgres_options o;
+  o.connection = "postgresql://wf:s3cret-pw@127.0.0.1:1/wf?connect_timeout=2";
+  try {
+    wf::postgres_store::open(o);
+    FAIL("opened");
+  } catch (const wf::postgres_error& e) {
+    const std::string what = e.what();
+    CHECK_THAT(what, Catch::Contains("cannot connect to PostgreSQL"));
+    CHECK_THAT(what, !Catch::Contains("s3cret-pw"));
+  }
+}
+
+TEST_CASE("postgres: in retrying mode, open keeps trying until its time is up") {
+  wf::postgres_options o;
+  o.connection = "postgresql://wf@127.0.0.1:1/wf?connect_timeout=1";
+  o.wait_for_database = std::chrono::milliseconds(600);
+  const auto start = std::chrono::steady_clock::now();
+  CHECK_THROWS_AS(wf::postgres_store::open(o), wf::postgres_error);
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(600));
+}
+
+TEST_CASE("postgres: concurrent journal writes are committed in groups") {
+  REQUIRE_DATABASE();
+  fixture f{"postgres"};
+  register_chain(f.rt, f.participant);
+  const auto input = chain_input({"A", "B"});
+  int succeeded = 0;
+  for (int i = 0; i < 64; ++i)
+    asio::co_spawn(f.io, f.rt.execute("chain", "g" + std::to_string(i), input),
+                   [&](std::exception_ptr e, wf::outcome o) {
+                     if (!e && o.succeeded()) ++succeeded;
+                   });
+  f.io.run();
+  CHECK(succeeded == 64);
+  auto stats = std::static_pointer_cast<wf::postgres_store>(f.store)->stats();
+  // 64 creations + 64 x (2 branches + 1 decision) writes.
+  CHECK(stats.writes == 64 * 4);
+  CHECK(stats.transactions < stats.writes);
+}
+
+TEST_CASE("postgres: an enqueued workflow is run by a polling runner, woken by a notification") {
+  REQUIRE_DATABASE();
+  asio::io_context io;
+  auto store = make_store("postgres");
+  wf::testing::effect_log log;
+  auto p = std::make_shared<fake_participant>(log);
+  wf::runtime submitter(io.get_executor(), store, {.executor_id = "submitter"});
+  wf::runtime worker(io.get_executor(), store, {.executor_id = "worker", .poll_interval = std::chrono::hours(1)});
+  register_chain(submitter, p);
+  register_chain(worker, p);
+  worker.start();
+  const auto input = chain_input({"A"});
+  std::optional<wf::outcome> out;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    co_await submitter.enqueue("chain", "q1", input);
+    // The worker's poll interval is an hour: only the notification can wake it.
+    for (;;) {
+      auto st = co_await store->find("q1");
+      if (st && st->finished()) break;
+      asio::steady_timer t(io, std::chrono::milliseconds(5));
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    worker.stop();
+    out = co_await submitter.execute("chain", "q1", input);
+  }, asio::detached);
+  io.run_for(std::chrono::seconds(20));
+  REQUIRE(out);
+  CHECK(out->succeeded());
+  CHECK(run(io, store->find("q1"))->owner == "worker");
+}
