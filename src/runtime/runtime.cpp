@@ -90,6 +90,7 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
   bool renewing = false;
   asio::steady_timer poll_timer;
   bool polling = false;
+  bool wake_pending = false;  // new work announced while the poller was busy
   wall_clock::time_point last_purge{};
 
   // What the store's new-work callback (any thread, maybe after this runtime
@@ -199,6 +200,10 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
       }
       if (!self->polling) break;
       if (claimed_count >= self->options.claim_batch) continue;  // more may be due right now
+      if (self->wake_pending) {
+        self->wake_pending = false;
+        continue;
+      }
       self->poll_timer.expires_after(self->options.poll_interval);
       boost::system::error_code ec;
       co_await self->poll_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -296,7 +301,10 @@ void runtime::start() {
       std::lock_guard lock(w->mutex);
       if (!w->alive) return;
       asio::post(w->ex, [t = w->target] {
-        if (auto s = t.lock()) s->poll_timer.cancel();
+        if (auto s = t.lock()) {
+          s->wake_pending = true;
+          s->poll_timer.cancel();
+        }
       });
     });
   }

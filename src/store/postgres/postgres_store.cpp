@@ -193,10 +193,15 @@ class listener {
     stopping_ = true;
     if (thread_.joinable()) thread_.join();
   }
+  // The first registration starts listening and waits (a few seconds at most)
+  // until the LISTEN is in place, so that no notification sent after it
+  // returns is missed. If the database is down, polling covers for it.
   void add(std::function<void()> cb) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     callbacks_.push_back(std::move(cb));
-    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    if (thread_.joinable()) return;
+    thread_ = std::thread([this] { run(); });
+    listening_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return listening_; });
   }
 
  private:
@@ -215,6 +220,11 @@ class listener {
       try {
         auto c = pg::connect(conninfo_);
         receiver r(*c, channel_, *this);
+        {
+          std::lock_guard lock(mutex_);
+          listening_ = true;
+        }
+        listening_cv_.notify_all();
         fire();  // (re)connected: something may have been missed meanwhile
         while (!stopping_) c->await_notification(0, 200000);
       } catch (const std::exception&) {
@@ -228,6 +238,8 @@ class listener {
   std::string channel_;
   std::atomic<bool> stopping_{false};
   std::mutex mutex_;
+  std::condition_variable listening_cv_;
+  bool listening_ = false;
   std::vector<std::function<void()>> callbacks_;
   std::thread thread_;
 };
