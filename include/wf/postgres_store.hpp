@@ -51,6 +51,13 @@ struct postgres_options {
   /// committing (0: commit what is there; under load, writes still group
   /// while the previous transaction commits).
   std::chrono::microseconds batch_wait{0};
+  /// The server ends a session of this store that sits idle inside a
+  /// transaction this long (a process paused mid-transaction would otherwise
+  /// hold its row locks, and block other runners, for as long as it sleeps).
+  std::chrono::milliseconds idle_transaction_timeout{std::chrono::seconds(5)};
+  /// A statement of this store waits at most this long for a row lock, then
+  /// fails (a transient error, retried) instead of hanging.
+  std::chrono::milliseconds lock_timeout{std::chrono::seconds(2)};
   /// Retrying mode for services that start before their database: keep
   /// trying to connect for this long before `open` gives up (0: try once).
   std::chrono::milliseconds wait_for_database{0};

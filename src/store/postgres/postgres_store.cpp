@@ -50,12 +50,13 @@ struct write_op_model final : write_op {
 
 class group_writer {
  public:
-  group_writer(std::string conninfo, std::string schema, std::size_t max_batch, std::chrono::microseconds wait,
-               std::atomic<std::uint64_t>& reconnects)
-      : conninfo_(std::move(conninfo)),
-        schema_(std::move(schema)),
-        max_batch_(std::max<std::size_t>(1, max_batch)),
-        wait_(wait),
+  group_writer(const postgres_options& o, std::atomic<std::uint64_t>& reconnects)
+      : conninfo_(o.connection),
+        schema_(o.schema),
+        max_batch_(std::max<std::size_t>(1, o.max_batch)),
+        wait_(o.batch_wait),
+        idle_(o.idle_transaction_timeout),
+        lock_timeout_(o.lock_timeout),
         reconnects_(reconnects) {
     thread_ = std::thread([this] { run(); });
   }
@@ -113,7 +114,7 @@ class group_writer {
     if (conn_) ++reconnects_;
     conn_.reset();
     auto c = pg::connect(conninfo_);
-    pg::prepare_statements(*c, schema_);
+    pg::prepare_session(*c, schema_, idle_, lock_timeout_);
     conn_ = std::move(c);
     return *conn_;
   }
@@ -173,6 +174,8 @@ class group_writer {
   std::string schema_;
   std::size_t max_batch_;
   std::chrono::microseconds wait_;
+  std::chrono::milliseconds idle_;
+  std::chrono::milliseconds lock_timeout_;
   std::atomic<std::uint64_t>& reconnects_;
   std::unique_ptr<pqxx::connection> conn_;
   std::mutex mutex_;
@@ -324,11 +327,13 @@ std::shared_ptr<postgres_store> postgres_store::open(postgres_options options) {
   }
   auto p = std::make_unique<impl>();
   p->options = options;
-  p->writer = std::make_unique<group_writer>(options.connection, options.schema, options.max_batch,
-                                             options.batch_wait, p->reconnects);
-  const auto schema = options.schema;
+  p->writer = std::make_unique<group_writer>(options, p->reconnects);
   p->reader = std::make_unique<pg::worker>(
-      options.connection, [schema](pqxx::connection& c) { pg::prepare_statements(c, schema); }, p->reconnects);
+      options.connection,
+      [o = options](pqxx::connection& c) {
+        pg::prepare_session(c, o.schema, o.idle_transaction_timeout, o.lock_timeout);
+      },
+      p->reconnects);
   p->notifications = std::make_unique<listener>(options.connection, options.schema + "_work");
   return std::shared_ptr<postgres_store>(new postgres_store(std::move(p)));
 }

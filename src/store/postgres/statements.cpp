@@ -24,7 +24,10 @@ std::string replace_all(std::string s, const std::string& key, const std::string
 
 }  // namespace
 
-void prepare_statements(pqxx::connection& c, const std::string& schema) {
+void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono::milliseconds idle_in_transaction,
+                     std::chrono::milliseconds lock_timeout) {
+  c.set_variable("idle_in_transaction_session_timeout", std::to_string(idle_in_transaction.count()));
+  c.set_variable("lock_timeout", std::to_string(lock_timeout.count()));
   auto sql = [&](std::string text) {
     return replace_all(replace_all(std::move(text), "{s}", schema), "{cols}", state_columns);
   };

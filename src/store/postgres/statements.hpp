@@ -7,14 +7,16 @@
 #include <pqxx/connection>
 #include <pqxx/row>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace wf::detail::pg {
 
-/// Prepares every statement below on `c`, for tables in `schema`.
-void prepare_statements(pqxx::connection& c, const std::string& schema);
+/// Session settings, then every statement below prepared on `c`, for tables in `schema`.
+void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono::milliseconds idle_in_transaction,
+                     std::chrono::milliseconds lock_timeout);
 
 /// Microseconds since the epoch, as stored.
 std::int64_t to_us(wall_clock::time_point t);
