@@ -101,13 +101,15 @@ class postgres_store final : public store {
   boost::asio::awaitable<std::vector<workflow_state>> runnable(std::string owner, std::size_t limit) override;
   boost::asio::awaitable<std::vector<claim_result>> claim_due(std::string owner, std::chrono::milliseconds lease,
                                                               std::size_t limit) override;
+  boost::asio::awaitable<std::vector<claim_result>> claim_resumable(std::string owner, std::chrono::milliseconds lease,
+                                                                    std::size_t limit) override;
   boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before) override;
   void on_new_work(std::function<void()> callback) override;
 
   /// Counters, for monitoring and benchmarks.
   struct statistics {
     std::uint64_t transactions = 0;  ///< write transactions committed by the writer
-    std::uint64_t writes = 0;        ///< writes and creations they carried
+    std::uint64_t writes = 0;        ///< creations and commit() calls they carried
     std::uint64_t reconnects = 0;
   };
   statistics stats() const;

@@ -162,8 +162,9 @@ class runtime {
   }
 
   /// Resumes the unfinished workflows this runner may run (its own, and those
-  /// whose lease expired): what a service calls at start-up. Returns how many
-  /// were resumed; it does not wait for them to finish.
+  /// whose lease expired): what a service calls at start-up, before anything
+  /// else runs here (then it claims them in batches of 1000). Returns how
+  /// many were resumed; it does not wait for them to finish.
   boost::asio::awaitable<std::size_t> recover();
 
   /// Durably records a workflow for any runner to run (the first poller to

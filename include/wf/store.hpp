@@ -105,6 +105,14 @@ class store {
                                                                       std::chrono::milliseconds lease,
                                                                       std::size_t limit);
 
+  /// Claims up to `limit` unfinished workflows that `owner` may resume now:
+  /// its own (whatever their next attempt time) and those with no owner or
+  /// an expired lease. What a restarted runner calls at start-up. The default
+  /// implementation is `runnable` then `claim` for each.
+  virtual boost::asio::awaitable<std::vector<claim_result>> claim_resumable(std::string owner,
+                                                                            std::chrono::milliseconds lease,
+                                                                            std::size_t limit);
+
   /// Deletes the finished workflows (and their journals) last updated before
   /// `before`. Returns how many were deleted. Unfinished ones are never touched.
   virtual boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before) = 0;

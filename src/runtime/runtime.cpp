@@ -430,6 +430,20 @@ asio::awaitable<outcome> runtime::execute(std::string name, std::string gid, std
 asio::awaitable<std::size_t> runtime::recover() {
   auto self = impl_;
   std::size_t resumed = 0;
+  if (self->active.empty()) {
+    // At start-up (nothing running here yet), claim everything in one go.
+    auto claimed = co_await self->st->claim_resumable(self->options.executor_id, self->options.lease_duration,
+                                                      std::numeric_limits<std::size_t>::max());
+    for (auto& c : claimed) {
+      auto reg_it = self->registry.find(c.state.name);
+      if (reg_it == self->registry.end() || self->active.count(c.state.gid)) continue;
+      auto a = self->begin(c.state.gid, c.state.name, c.state.input);
+      self->start(reg_it->second, std::move(a), std::move(c.state), std::move(c.journal));
+      ++resumed;
+    }
+    co_return resumed;
+  }
+  // Some workflows already run here: claim one by one, skipping them.
   auto candidates = co_await self->st->runnable(self->options.executor_id, std::numeric_limits<std::size_t>::max());
   for (auto& s : candidates) {
     auto reg_it = self->registry.find(s.name);

@@ -1,4 +1,5 @@
 // Registers and runs one workflow with an installed wf.
+#include <wf/postgres_store.hpp>
 #include <wf/wf.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -23,6 +24,12 @@ int main() {
     result = (co_await rt.execute("greet", "g1", std::string("wf"))).result;
   }, asio::detached);
   io.run();
+  // wf::postgres links too (no database here: a bad option is refused first).
+  try {
+    wf::postgres_store::open({.connection = "", .schema = "Not Valid"});
+    return EXIT_FAILURE;
+  } catch (const wf::postgres_error&) {
+  }
   std::cout << result << "\n";
   return result == "hello, wf" ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <deque>
 #include <limits>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -111,7 +112,8 @@ class group_writer {
 
   pqxx::connection& connection() {
     if (conn_ && conn_->is_open()) return *conn_;
-    if (conn_) ++reconnects_;
+    if (conn_ || lost_) ++reconnects_;
+    lost_ = false;
     conn_.reset();
     auto c = pg::connect(conninfo_);
     pg::prepare_session(*c, schema_, idle_, lock_timeout_);
@@ -133,6 +135,7 @@ class group_writer {
       error = std::current_exception();
     } catch (const pqxx::broken_connection&) {
       conn_.reset();
+      lost_ = true;
       error = std::current_exception();
     } catch (...) {
       error = std::current_exception();
@@ -178,6 +181,7 @@ class group_writer {
   std::chrono::milliseconds lock_timeout_;
   std::atomic<std::uint64_t>& reconnects_;
   std::unique_ptr<pqxx::connection> conn_;
+  bool lost_ = false;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<write_op>> queue_;
@@ -405,6 +409,32 @@ asio::awaitable<std::vector<claim_result>> postgres_store::claim_due(std::string
       r.journal = read_journal(tx, r.state.gid);
       out.push_back(std::move(r));
     }
+    tx.commit();
+    return out;
+  };
+  co_return co_await pg::on_worker<std::vector<claim_result>>(*impl_->reader, std::move(fn));
+}
+
+asio::awaitable<std::vector<claim_result>> postgres_store::claim_resumable(std::string owner,
+                                                                           std::chrono::milliseconds lease,
+                                                                           std::size_t limit) {
+  auto fn = [owner = std::move(owner), lease, limit](pqxx::connection& c) {
+    pqxx::work tx(c);
+    std::vector<claim_result> out;
+    std::map<std::string, std::size_t> index;
+    std::vector<std::string> gids;
+    for (const auto& row : tx.exec_prepared("wf_claim_resumable", owner, lease.count(), sql_limit(limit))) {
+      claim_result r;
+      r.status = claim_status::claimed;
+      r.state = pg::state_from_row(row);
+      index[r.state.gid] = out.size();
+      gids.push_back(r.state.gid);
+      out.push_back(std::move(r));
+    }
+    // All their journals in one query.
+    if (!gids.empty())
+      for (const auto& row : tx.exec_prepared("wf_journals", pg::text_array(gids)))
+        out[index.at(row[6].as<std::string>())].journal.push_back(pg::record_from_row(row));
     tx.commit();
     return out;
   };

@@ -73,20 +73,21 @@ std::string with_schema(std::string sql, const std::string& schema) {
 
 }  // namespace
 
-int migrate(pqxx::connection& c, const std::string& schema) {
+int migrate(pqxx::connection& c, const std::string& name) {
+  const std::string schema = "\"" + name + "\"";  // checked_schema() made it safe to quote
   static_assert(postgres_schema_version >= 1);
   if (migrations().size() != static_cast<std::size_t>(postgres_schema_version))
     throw std::logic_error("wf: migrations and postgres_schema_version disagree");
   pqxx::work tx(c);
   // One migrator at a time per schema, across processes.
-  tx.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "wf.migrate." + schema);
+  tx.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "wf.migrate." + name);
   tx.exec("CREATE SCHEMA IF NOT EXISTS " + schema);
   tx.exec("CREATE TABLE IF NOT EXISTS " + schema +
           ".schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
   const auto r = tx.exec("SELECT coalesce(max(version), 0) FROM " + schema + ".schema_version");
   const int found = r[0][0].as<int>();
   if (found > postgres_schema_version)
-    throw schema_too_new_error("wf: schema '" + schema + "' is at version " + std::to_string(found) +
+    throw schema_too_new_error("wf: schema '" + name + "' is at version " + std::to_string(found) +
                                ", newer than this library's " + std::to_string(postgres_schema_version) +
                                "; upgrade wf (the database was left untouched)");
   for (int v = found + 1; v <= postgres_schema_version; ++v) {

@@ -29,7 +29,7 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
   c.set_variable("idle_in_transaction_session_timeout", std::to_string(idle_in_transaction.count()));
   c.set_variable("lock_timeout", std::to_string(lock_timeout.count()));
   auto sql = [&](std::string text) {
-    return replace_all(replace_all(std::move(text), "{s}", schema), "{cols}", state_columns);
+    return replace_all(replace_all(std::move(text), "{s}", "\"" + schema + "\""), "{cols}", state_columns);
   };
   // $5 is the lease in milliseconds; $6 the deadline in microseconds, -1 for none.
   c.prepare("wf_create", sql(R"(
@@ -70,6 +70,19 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
     SET epoch = w.epoch + 1, owner = $1, lease_expires = now() + $2 * interval '1 millisecond', updated_at = now()
     FROM due WHERE w.gid = due.due_gid
     RETURNING {cols})"));
+  c.prepare("wf_claim_resumable", sql(R"(
+    WITH mine AS (
+      SELECT gid AS mine_gid FROM {s}.workflows
+      WHERE status = 0 AND (owner = $1 OR owner = '' OR lease_expires <= now())
+      ORDER BY next_attempt_at LIMIT $3
+      FOR UPDATE SKIP LOCKED)
+    UPDATE {s}.workflows AS w
+    SET epoch = w.epoch + 1, owner = $1, lease_expires = now() + $2 * interval '1 millisecond', updated_at = now()
+    FROM mine WHERE w.gid = mine.mine_gid
+    RETURNING {cols})"));
+  c.prepare("wf_journals", sql(R"(
+    SELECT seq, kind, name, branch, failed, payload, gid FROM {s}.journal
+    WHERE gid = ANY($1::text[]) ORDER BY gid, seq)"));
   c.prepare("wf_renew", sql(R"(
     UPDATE {s}.workflows SET lease_expires = now() + $3 * interval '1 millisecond'
     WHERE owner = $1 AND status = 0 AND gid = ANY($2::text[])

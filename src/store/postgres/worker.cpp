@@ -2,18 +2,36 @@
 
 #include <wf/postgres_store.hpp>
 
+#include <libpq-fe.h>
+
 namespace wf::detail::pg {
+
+namespace {
+// libpq's messages name host, port and user; this makes sure that, whatever
+// they say, the password is not in them.
+std::string scrubbed(std::string message, const std::string& conninfo) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (!opts) {
+    if (err) PQfreemem(err);
+    return "the connection string could not be parsed";
+  }
+  for (auto* o = opts; o->keyword; ++o) {
+    if (std::string(o->keyword) != "password" || !o->val || !*o->val) continue;
+    const std::string pw = o->val;
+    for (auto pos = message.find(pw); pos != std::string::npos; pos = message.find(pw))
+      message.replace(pos, pw.size(), "********");
+  }
+  PQconninfoFree(opts);
+  return message;
+}
+}  // namespace
 
 std::unique_ptr<pqxx::connection> connect(const std::string& conninfo) {
   try {
     return std::make_unique<pqxx::connection>(conninfo);
-  } catch (const pqxx::broken_connection& e) {
-    // libpq's message names host, port and user, never the password.
-    throw postgres_error(std::string("wf: cannot connect to PostgreSQL: ") + e.what());
-  } catch (const std::invalid_argument& e) {
-    throw postgres_error(std::string("wf: bad PostgreSQL connection string: ") + e.what());
-  } catch (const pqxx::failure& e) {
-    throw postgres_error(std::string("wf: cannot connect to PostgreSQL: ") + e.what());
+  } catch (const std::exception& e) {
+    throw postgres_error("wf: cannot connect to PostgreSQL: " + scrubbed(e.what(), conninfo));
   }
 }
 
@@ -41,7 +59,8 @@ void worker::submit(job j) {
 
 pqxx::connection& worker::connection() {
   if (conn_ && conn_->is_open()) return *conn_;
-  if (conn_) ++reconnects_;
+  if (conn_ || lost_) ++reconnects_;
+  lost_ = false;
   conn_.reset();
   auto c = connect(conninfo_);
   if (prepare_) prepare_(*c);
@@ -49,7 +68,10 @@ pqxx::connection& worker::connection() {
   return *conn_;
 }
 
-void worker::reset() noexcept { conn_.reset(); }
+void worker::reset() noexcept {
+  conn_.reset();
+  lost_ = true;
+}
 
 void worker::run() {
   for (;;) {

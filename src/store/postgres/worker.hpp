@@ -74,6 +74,7 @@ class worker {
   prepare_fn prepare_;
   std::atomic<std::uint64_t>& reconnects_;
   std::unique_ptr<pqxx::connection> conn_;
+  bool lost_ = false;  // the connection broke: the next one is a reconnection
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<job> queue_;

@@ -1,0 +1,359 @@
+// wf_bench: end-to-end benchmarks of wf. Prints one JSON line per scenario.
+//
+// usage: wf_bench [--pg URL] [--scenario NAME] [--short] [--smoke]
+//   scenarios: memory_steps, memory_parked, pg_2branch, pg_10branch, recovery
+//   (pgbench and pg_test_fsync, the physical reference, are run by scripts/bench)
+//
+// Postgres scenarios report, per workflow: transactions committed, rows
+// written and WAL bytes (pg_stat_database / pg_stat_wal deltas), and client
+// and server CPU seconds (getrusage / the server processes' /proc stat).
+#include <wf/memory_store.hpp>
+#include <wf/postgres_store.hpp>
+#include <wf/runtime.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <pqxx/pqxx>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <dirent.h>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+struct settings {
+  std::string pg;
+  std::string scenario;
+  bool short_run = false;
+  bool smoke = false;
+  std::string self;  // argv[0], for the recovery scenario's child processes
+};
+
+double seconds_since(steady::time_point t) { return std::chrono::duration<double>(steady::now() - t).count(); }
+
+double client_cpu() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU seconds of every process whose command line says "postgres".
+double server_cpu() {
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  double total = 0;
+  DIR* d = opendir("/proc");
+  if (!d) return 0;
+  while (auto* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::ifstream comm(std::string("/proc/") + e->d_name + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name.rfind("postgres", 0) != 0) continue;
+    std::ifstream stat(std::string("/proc/") + e->d_name + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    std::vector<std::string> f;
+    while (rest >> field) f.push_back(field);
+    if (f.size() > 12) total += (std::stod(f[11]) + std::stod(f[12])) / tick;  // utime, stime
+  }
+  closedir(d);
+  return total;
+}
+
+struct pg_counters {
+  double commits = 0, rows = 0, wal_bytes = 0;
+};
+
+pg_counters read_pg_counters(const std::string& url) {
+  pqxx::connection c(url);
+  pqxx::nontransaction tx(c);
+  pg_counters p;
+  auto r = tx.exec(
+      "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted FROM pg_stat_database "
+      "WHERE datname = current_database()");
+  p.commits = r[0][0].as<double>();
+  p.rows = r[0][1].as<double>();
+  p.wal_bytes = tx.exec("SELECT wal_bytes FROM pg_stat_wal")[0][0].as<double>();
+  return p;
+}
+
+std::string fresh_schema(const std::string& tag) { return "bench_" + tag + "_" + std::to_string(::getpid()); }
+
+std::shared_ptr<wf::postgres_store> open_pg(const settings& s, const std::string& schema) {
+  wf::postgres_options o;
+  o.connection = s.pg;
+  o.schema = schema;
+  return wf::postgres_store::open(o);
+}
+
+// A workflow of `branches` no-op branches (each action completes on the next
+// turn of the event loop, as a fast participant would).
+void register_noop(wf::runtime& rt, int branches) {
+  rt.register_workflow("noop", [branches](wf::workflow& w, std::string) -> asio::awaitable<void> {
+    auto action = [](const wf::branch_context&) -> asio::awaitable<void> {
+      co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+    };
+    for (int i = 0; i < branches; ++i) co_await w.new_branch("b").run(action);
+  });
+}
+
+struct latencies {
+  std::vector<double> ms;
+  json::object summary() {
+    std::sort(ms.begin(), ms.end());
+    auto at = [&](double q) { return ms.empty() ? 0.0 : ms[std::min(ms.size() - 1, static_cast<std::size_t>(q * ms.size()))]; };
+    return {{"p50_ms", at(0.50)}, {"p99_ms", at(0.99)}, {"max_ms", ms.empty() ? 0.0 : ms.back()}};
+  }
+};
+
+// Runs `count` workflows named `prefix-i`, at most `concurrency` at a time;
+// returns per-workflow latencies.
+latencies run_closed_loop(asio::io_context& io, wf::runtime& rt, const std::string& prefix, int count, int concurrency) {
+  latencies lat;
+  lat.ms.reserve(static_cast<std::size_t>(count));
+  int next = 0, done = 0;
+  std::function<void()> launch = [&] {
+    if (next >= count) return;
+    const int i = next++;
+    const auto start = steady::now();
+    asio::co_spawn(io, rt.execute("noop", prefix + "-" + std::to_string(i), ""),
+                   [&, start](std::exception_ptr e, wf::outcome) {
+                     if (e) std::rethrow_exception(e);
+                     lat.ms.push_back(seconds_since(start) * 1000.0);
+                     ++done;
+                     launch();
+                   });
+  };
+  for (int i = 0; i < concurrency; ++i) launch();
+  io.restart();
+  io.run();
+  return lat;
+}
+
+void print(json::object o) { std::cout << json::serialize(o) << std::endl; }
+
+// 1. The runtime itself: steps per second on one thread, on the memory store.
+void memory_steps(const settings& s) {
+  const int workflows = s.smoke ? 20 : (s.short_run ? 2000 : 10000);
+  const int branches = 20;
+  asio::io_context io;
+  wf::runtime rt(io.get_executor(), std::make_shared<wf::memory_store>());
+  register_noop(rt, branches);
+  const auto cpu0 = client_cpu();
+  const auto t0 = steady::now();
+  auto lat = run_closed_loop(io, rt, "m", workflows, 64);
+  const double secs = seconds_since(t0);
+  const double steps = static_cast<double>(workflows) * branches;
+  json::object o{{"scenario", "memory_steps"}, {"workflows", workflows}, {"branches", branches},
+                 {"steps_per_s", steps / secs}, {"ns_per_step", secs * 1e9 / steps},
+                 {"client_cpu_s_per_step", (client_cpu() - cpu0) / steps}};
+  for (auto& [k, v] : lat.summary()) o[k] = v;
+  print(o);
+}
+
+long rss_kib() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * sysconf(_SC_PAGESIZE) / 1024;
+}
+
+// 5. Memory per parked workflow: workflows waiting inside a branch.
+void memory_parked(const settings& s) {
+  const int n = s.smoke ? 100 : 10000;
+  asio::io_context io;
+  auto store = std::make_shared<wf::memory_store>();
+  wf::runtime rt(io.get_executor(), store);
+  auto gate = std::make_shared<asio::steady_timer>(io, asio::steady_timer::time_point::max());
+  rt.register_workflow("parked", [gate](wf::workflow& w, std::string) -> asio::awaitable<void> {
+    auto wait = [gate](const wf::branch_context&) -> asio::awaitable<void> {
+      boost::system::error_code ec;
+      co_await gate->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    };
+    co_await w.new_branch("wait").run(wait);
+  });
+  // Warm up allocators with a first batch, then measure a second one.
+  auto park = [&](const std::string& prefix) {
+    for (int i = 0; i < n; ++i) asio::co_spawn(io, rt.execute("parked", prefix + std::to_string(i), ""), asio::detached);
+    io.restart();
+    io.poll();
+  };
+  park("warm-");
+  const long before = rss_kib();
+  park("p-");
+  const long after = rss_kib();
+  print({{"scenario", "memory_parked"}, {"workflows", n},
+         {"bytes_per_parked_workflow", static_cast<double>(after - before) * 1024.0 / n}});
+  gate->cancel();
+  io.restart();
+  io.run();
+}
+
+// 2 and 3. Postgres, closed loop at a given concurrency.
+void pg_scenario(const settings& s, const std::string& name, int branches, int concurrency) {
+  const int count = s.smoke ? 20 : (s.short_run ? 500 : 2000);
+  const int warmup = s.smoke ? 5 : 200;
+  const auto schema = fresh_schema(name + std::to_string(concurrency));
+  auto store = open_pg(s, schema);
+  asio::io_context io;
+  wf::runtime rt(io.get_executor(), store);
+  register_noop(rt, branches);
+  run_closed_loop(io, rt, "warm", warmup, concurrency);
+  const auto before = read_pg_counters(s.pg);
+  const auto stats0 = store->stats();
+  const auto ccpu0 = client_cpu();
+  const auto scpu0 = server_cpu();
+  const auto t0 = steady::now();
+  auto lat = run_closed_loop(io, rt, "w", count, concurrency);
+  const double secs = seconds_since(t0);
+  const auto ccpu = client_cpu() - ccpu0;
+  const auto scpu = server_cpu() - scpu0;
+  const auto after = read_pg_counters(s.pg);
+  const auto stats1 = store->stats();
+  const double n = count;
+  json::object o{{"scenario", name},
+                 {"branches", branches},
+                 {"concurrency", concurrency},
+                 {"workflows", count},
+                 {"workflows_per_s", n / secs},
+                 {"steps_per_s", n * branches / secs},
+                 {"transactions_per_workflow", (after.commits - before.commits) / n},
+                 {"wf_group_commits_per_workflow", static_cast<double>(stats1.transactions - stats0.transactions) / n},
+                 {"rows_written_per_workflow", (after.rows - before.rows) / n},
+                 {"wal_bytes_per_workflow", (after.wal_bytes - before.wal_bytes) / n},
+                 {"client_cpu_s_per_workflow", ccpu / n},
+                 {"server_cpu_s_per_workflow", scpu / n}};
+  for (auto& [k, v] : lat.summary()) o[k] = v;
+  print(o);
+}
+
+// 4. Recovery: a child process journals 1000 workflows past their first
+// branch and is SIGKILLed; a new process resumes them all.
+int recovery_child(const std::string& url, const std::string& schema, int count, bool resume) {
+  wf::postgres_options o;
+  o.connection = url;
+  o.schema = schema;
+  auto store = wf::postgres_store::open(o);
+  asio::io_context io;
+  wf::runtime rt(io.get_executor(), store, {.executor_id = "bench-recovery"});
+  auto gate = std::make_shared<asio::steady_timer>(io, asio::steady_timer::time_point::max());
+  rt.register_workflow("two", [gate, resume](wf::workflow& w, std::string) -> asio::awaitable<void> {
+    auto first = [](const wf::branch_context&) -> asio::awaitable<void> { co_return; };
+    auto second = [gate, resume](const wf::branch_context&) -> asio::awaitable<void> {
+      if (!resume) {  // the first process hangs here until it is killed
+        boost::system::error_code ec;
+        co_await gate->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+    };
+    co_await w.new_branch("first").run(first);
+    co_await w.new_branch("second").run(second);
+  });
+  if (!resume) {
+    for (int i = 0; i < count; ++i) asio::co_spawn(io, rt.execute("two", "r-" + std::to_string(i), ""), asio::detached);
+    io.run();
+    return 0;
+  }
+  int finished = 0;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await rt.recover();
+        for (int i = 0; i < count; ++i) {
+          co_await rt.execute("two", "r-" + std::to_string(i), "");
+          ++finished;
+        }
+      },
+      asio::detached);
+  io.run();
+  return finished == count ? 0 : 1;
+}
+
+void recovery(const settings& s) {
+  const int count = s.smoke ? 20 : 1000;
+  const auto schema = fresh_schema("recovery");
+  const pid_t first = fork();
+  if (first == 0) _exit(recovery_child(s.pg, schema, count, false));
+  // Wait until every workflow has its first branch journaled.
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    try {
+      pqxx::connection c(s.pg);
+      pqxx::nontransaction tx(c);
+      auto r = tx.exec("SELECT count(*) FROM " + schema + ".workflows WHERE journal_size >= 1");
+      if (r[0][0].as<int>() >= count) break;
+    } catch (const std::exception&) {
+      // the schema is not there yet
+    }
+  }
+  kill(first, SIGKILL);
+  int status = 0;
+  waitpid(first, &status, 0);
+  const auto t0 = steady::now();
+  const pid_t second = fork();
+  if (second == 0) _exit(recovery_child(s.pg, schema, count, true));
+  waitpid(second, &status, 0);
+  const double secs = seconds_since(t0);
+  print({{"scenario", "recovery"}, {"workflows", count}, {"seconds_to_finish_all", secs},
+         {"ok", WIFEXITED(status) && WEXITSTATUS(status) == 0}});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  settings s;
+  s.self = argv[0];
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--pg" && i + 1 < argc) {
+      s.pg = argv[++i];
+    } else if (a == "--scenario" && i + 1 < argc) {
+      s.scenario = argv[++i];
+    } else if (a == "--short") {
+      s.short_run = true;
+    } else if (a == "--smoke") {
+      s.smoke = true;
+    } else {
+      std::cerr << "usage: wf_bench [--pg URL] [--scenario NAME] [--short] [--smoke]\n";
+      return EXIT_FAILURE;
+    }
+  }
+  auto want = [&](const std::string& name) { return s.scenario.empty() || s.scenario == name; };
+  if (want("memory_steps")) memory_steps(s);
+  if (want("memory_parked")) memory_parked(s);
+  if (!s.pg.empty()) {
+    if (want("pg_2branch"))
+      for (int c : {1, 16, 64, 256}) pg_scenario(s, "pg_2branch", 2, c);
+    if (want("pg_10branch")) pg_scenario(s, "pg_10branch", 10, 64);
+    if (want("recovery")) recovery(s);
+  }
+  return EXIT_SUCCESS;
+}
