@@ -41,7 +41,11 @@ struct write_op_model final : write_op {
   write_op_model(Fn f, Handler h, Executor e) : fn(std::move(f)), handler(std::move(h)), ex(std::move(e)) {}
   void execute(pqxx::work& tx) override { value = fn(tx); }
   void complete(std::exception_ptr error) override {
-    asio::post(ex, [h = std::move(handler), error, v = std::move(value)]() mutable { std::move(h)(error, std::move(v)); });
+    // Only the posted handler keeps the caller's io_context busy (see on_worker).
+    auto target = asio::prefer(ex, asio::execution::outstanding_work.untracked);
+    asio::post(target, [h = std::move(handler), busy = std::move(ex), error, v = std::move(value)]() mutable {
+      std::move(h)(error, std::move(v));
+    });
   }
   Fn fn;
   Handler handler;

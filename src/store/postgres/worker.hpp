@@ -101,7 +101,11 @@ boost::asio::awaitable<T> on_worker(worker& w, Fn fn) {
       } catch (...) {
         error = std::current_exception();
       }
-      boost::asio::post(ex, [h = std::move(h), error, value = std::move(value)]() mutable {
+      // Only the handler keeps the caller's io_context busy: once posted,
+      // nothing on this thread refers to it (the caller may destroy it as
+      // soon as the handler has run).
+      auto target = boost::asio::prefer(ex, boost::asio::execution::outstanding_work.untracked);
+      boost::asio::post(target, [h = std::move(h), busy = std::move(ex), error, value = std::move(value)]() mutable {
         std::move(h)(error, std::move(value));
       });
     }));
