@@ -1,6 +1,6 @@
 // wf_bench: end-to-end benchmarks of wf. Prints one JSON line per scenario.
 //
-// usage: wf_bench [--pg URL] [--scenario NAME] [--short] [--smoke]
+// usage: wf_bench [--pg URL] [--scenario NAME] [--short] [--smoke] [--reference-tps N]
 //   scenarios: memory_steps, memory_parked, pg_2branch, pg_10branch, recovery
 //   (pgbench and pg_test_fsync, the physical reference, are run by scripts/bench)
 //
@@ -50,8 +50,10 @@ struct settings {
   std::string scenario;
   bool short_run = false;
   bool smoke = false;
-  std::string self;  // argv[0], for the recovery scenario's child processes
+  double reference_tps = 0;  // pgbench's one-row INSERTs per second, measured by scripts/bench
 };
+
+std::vector<json::object> results;
 
 double seconds_since(steady::time_point t) { return std::chrono::duration<double>(steady::now() - t).count(); }
 
@@ -159,7 +161,50 @@ latencies run_closed_loop(asio::io_context& io, wf::runtime& rt, const std::stri
   return lat;
 }
 
-void print(json::object o) { std::cout << json::serialize(o) << std::endl; }
+void print(json::object o) {
+  std::cout << json::serialize(o) << std::endl;
+  results.push_back(std::move(o));
+}
+
+std::string cell(const json::object& o, const char* key, int precision = 0) {
+  auto it = o.find(key);
+  if (it == o.end()) return "-";
+  std::ostringstream s;
+  s.setf(std::ios::fixed);
+  s.precision(precision);
+  s << it->value().to_number<double>();
+  return s.str();
+}
+
+void print_table() {
+  std::printf("\n%-14s %5s %6s %12s %12s %8s %8s %8s %7s %7s %9s %9s\n", "scenario", "conc", "branch",
+              "workflows/s", "steps/s", "p50 ms", "p99 ms", "max ms", "tx/wf", "rows/wf", "WAL B/wf", "cpu ms/wf");
+  for (const auto& o : results) {
+    const auto name = std::string(o.at("scenario").as_string());
+    if (name.rfind("pg_", 0) != 0) continue;
+    const double cpu = (o.at("client_cpu_s_per_workflow").to_number<double>() +
+                        o.at("server_cpu_s_per_workflow").to_number<double>()) * 1000.0;
+    std::printf("%-14s %5s %6s %12s %12s %8s %8s %8s %7s %7s %9s %9.3f\n", name.c_str(), cell(o, "concurrency").c_str(),
+                cell(o, "branches").c_str(), cell(o, "workflows_per_s").c_str(), cell(o, "steps_per_s").c_str(),
+                cell(o, "p50_ms", 2).c_str(), cell(o, "p99_ms", 2).c_str(), cell(o, "max_ms", 2).c_str(),
+                cell(o, "transactions_per_workflow", 2).c_str(), cell(o, "rows_written_per_workflow", 1).c_str(),
+                cell(o, "wal_bytes_per_workflow").c_str(), cpu);
+  }
+  for (const auto& o : results) {
+    const auto name = std::string(o.at("scenario").as_string());
+    if (name == "memory_steps")
+      std::printf("memory store: %s steps/s on one thread, %s ns per step\n", cell(o, "steps_per_s").c_str(),
+                  cell(o, "ns_per_step").c_str());
+    if (name == "memory_parked")
+      std::printf("parked workflow: %s bytes each\n", cell(o, "bytes_per_parked_workflow").c_str());
+    if (name == "recovery")
+      std::printf("recovery: %s workflows finished %s s after the new process started\n", cell(o, "workflows").c_str(),
+                  cell(o, "seconds_to_finish_all", 3).c_str());
+    if (name == "pg_2branch" && o.at("concurrency").as_int64() == 64 && o.contains("steps_per_s_over_pgbench_tps"))
+      std::printf("steps/s at concurrency 64 / pgbench one-row INSERT tps: %s\n",
+                  cell(o, "steps_per_s_over_pgbench_tps", 2).c_str());
+  }
+}
 
 // 1. The runtime itself: steps per second on one thread, on the memory store.
 void memory_steps(const settings& s) {
@@ -253,6 +298,7 @@ void pg_scenario(const settings& s, const std::string& name, int branches, int c
                  {"client_cpu_s_per_workflow", ccpu / n},
                  {"server_cpu_s_per_workflow", scpu / n}};
   for (auto& [k, v] : lat.summary()) o[k] = v;
+  if (s.reference_tps > 0) o["steps_per_s_over_pgbench_tps"] = n * branches / secs / s.reference_tps;
   print(o);
 }
 
@@ -330,7 +376,6 @@ void recovery(const settings& s) {
 
 int main(int argc, char** argv) {
   settings s;
-  s.self = argv[0];
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--pg" && i + 1 < argc) {
@@ -341,8 +386,10 @@ int main(int argc, char** argv) {
       s.short_run = true;
     } else if (a == "--smoke") {
       s.smoke = true;
+    } else if (a == "--reference-tps" && i + 1 < argc) {
+      s.reference_tps = std::atof(argv[++i]);
     } else {
-      std::cerr << "usage: wf_bench [--pg URL] [--scenario NAME] [--short] [--smoke]\n";
+      std::cerr << "usage: wf_bench [--pg URL] [--scenario NAME] [--short] [--smoke] [--reference-tps N]\n";
       return EXIT_FAILURE;
     }
   }
@@ -355,5 +402,6 @@ int main(int argc, char** argv) {
     if (want("pg_10branch")) pg_scenario(s, "pg_10branch", 10, 64);
     if (want("recovery")) recovery(s);
   }
+  print_table();
   return EXIT_SUCCESS;
 }
