@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <type_traits>
 #include <limits>
 #include <map>
 #include <set>
@@ -28,29 +29,37 @@ namespace {
 
 // ---- the group-commit writer
 
+write_status apply_write(pqxx::work& tx, const write& w);
+
 // One creation or one commit() call, waiting for its group's transaction.
 struct write_op {
   virtual ~write_op() = default;
-  virtual void execute(pqxx::work& tx) = 0;  // runs its statements inside the group's transaction
   virtual void complete(std::exception_ptr error) = 0;
-  bool unowned_create = false;  // a new workflow any runner may take: notify listeners
+  std::optional<workflow_state> create;  // a creation, or
+  std::vector<write> writes;             // the writes of a commit() call
+  create_result created;                 // results, filled in by the writer
+  std::vector<write_status> statuses;
 };
 
-template <class T, class Fn, class Handler, class Executor>
+template <class T, class Handler, class Executor>
 struct write_op_model final : write_op {
-  write_op_model(Fn f, Handler h, Executor e) : fn(std::move(f)), handler(std::move(h)), ex(std::move(e)) {}
-  void execute(pqxx::work& tx) override { value = fn(tx); }
+  write_op_model(Handler h, Executor e) : handler(std::move(h)), ex(std::move(e)) {}
   void complete(std::exception_ptr error) override {
+    T value{};
+    if (!error) {
+      if constexpr (std::is_same_v<T, create_result>)
+        value = std::move(created);
+      else
+        value = std::move(statuses);
+    }
     // Only the posted handler keeps the caller's io_context busy (see on_worker).
     auto target = asio::prefer(ex, asio::execution::outstanding_work.untracked);
     asio::post(target, [h = std::move(handler), busy = std::move(ex), error, v = std::move(value)]() mutable {
       std::move(h)(error, std::move(v));
     });
   }
-  Fn fn;
   Handler handler;
   Executor ex;
-  T value{};
 };
 
 class group_writer {
@@ -74,14 +83,15 @@ class group_writer {
     thread_.join();
   }
 
-  // Queues `fn(pqxx::work&) -> T` for the next group; completes once it is durable.
-  template <class T, class Fn>
-  asio::awaitable<T> submit(Fn fn, bool unowned_create = false) {
-    auto init = [this, unowned_create](auto handler, Fn f) {
+  // Queues a creation (T = create_result) or the writes of a commit() call
+  // (T = std::vector<write_status>) for the next group; completes once durable.
+  template <class T>
+  asio::awaitable<T> submit(std::optional<workflow_state> create, std::vector<write> writes) {
+    auto init = [this](auto handler, std::optional<workflow_state> c, std::vector<write> w) {
       auto ex = asio::prefer(asio::get_associated_executor(handler), asio::execution::outstanding_work.tracked);
-      auto op = std::make_unique<write_op_model<T, Fn, decltype(handler), decltype(ex)>>(std::move(f), std::move(handler),
-                                                                                          std::move(ex));
-      op->unowned_create = unowned_create;
+      auto op = std::make_unique<write_op_model<T, decltype(handler), decltype(ex)>>(std::move(handler), std::move(ex));
+      op->create = std::move(c);
+      op->writes = std::move(w);
       {
         std::lock_guard lock(mutex_);
         queue_.push_back(std::move(op));
@@ -89,7 +99,7 @@ class group_writer {
       cv_.notify_one();
     };
     return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, T)>(
-        std::move(init), asio::use_awaitable, std::move(fn));
+        std::move(init), asio::use_awaitable, std::move(create), std::move(writes));
   }
 
   std::uint64_t transactions() const noexcept { return transactions_; }
@@ -166,15 +176,100 @@ class group_writer {
   void run_transaction(It first, It last) {
     auto& c = connection();
     pqxx::work tx(c);
+    std::vector<write_op*> creates, commits;
     bool notify = false;
     for (auto it = first; it != last; ++it) {
-      (*it)->execute(tx);
-      notify = notify || (*it)->unowned_create;
+      if ((*it)->create) {
+        creates.push_back(it->get());
+        notify = notify || (*it)->create->owner.empty();
+      } else {
+        commits.push_back(it->get());
+      }
     }
+    if (!creates.empty()) create_all(tx, creates);
+    if (!commits.empty()) write_all(tx, commits);
     if (notify) tx.exec_params("SELECT pg_notify($1, '')", schema_ + "_work");
     tx.commit();
     ++transactions_;
     writes_ += static_cast<std::uint64_t>(last - first);
+  }
+
+  // All creations of the group in one statement.
+  static void create_all(pqxx::work& tx, const std::vector<write_op*>& ops) {
+    std::vector<std::string> gids, names, inputs, owners, leases, deadlines;
+    const auto now = wall_clock::now();
+    for (const auto* op : ops) {
+      const auto& s = *op->create;
+      gids.push_back(s.gid);
+      names.push_back(s.name);
+      inputs.push_back(pg::bytea_text(s.input));
+      owners.push_back(s.owner);
+      const auto lease = std::chrono::duration_cast<std::chrono::milliseconds>(s.lease_expires - now).count();
+      leases.push_back(std::to_string(std::max<std::int64_t>(0, lease)));
+      deadlines.push_back(std::to_string(s.deadline ? pg::to_us(*s.deadline) : -1));
+    }
+    std::map<std::string, workflow_state> inserted;
+    for (const auto& row : tx.exec_prepared("wf_create_all", pg::text_array(gids), pg::text_array(names),
+                                            pg::text_array(inputs), pg::text_array(owners), pg::text_array(leases),
+                                            pg::text_array(deadlines))) {
+      auto st = pg::state_from_row(row);
+      inserted.emplace(st.gid, std::move(st));
+    }
+    std::map<std::string, workflow_state> existing;
+    if (inserted.size() < ops.size())
+      for (const auto& row : tx.exec_prepared("wf_find_all", pg::text_array(gids))) {
+        auto st = pg::state_from_row(row);
+        existing.emplace(st.gid, std::move(st));
+      }
+    for (auto* op : ops) {
+      // A gid created twice in one group: the first creation wins.
+      auto it = inserted.find(op->create->gid);
+      if (it != inserted.end()) {
+        op->created = {true, it->second};
+        existing.emplace(it->first, it->second);
+        inserted.erase(it);
+      } else {
+        op->created = {false, existing.at(op->create->gid)};
+      }
+    }
+  }
+
+  // All writes of the group in one statement, unless one workflow has more
+  // than one write in it (then one by one, in order).
+  static void write_all(pqxx::work& tx, const std::vector<write_op*>& ops) {
+    std::set<std::string> seen;
+    bool duplicates = false;
+    for (const auto* op : ops)
+      for (const auto& w : op->writes) duplicates = duplicates || !seen.insert(w.gid).second;
+    if (duplicates) {
+      for (auto* op : ops) {
+        op->statuses.clear();
+        for (const auto& w : op->writes) op->statuses.push_back(apply_write(tx, w));
+      }
+      return;
+    }
+    pg::batch b;
+    std::set<std::string> malformed;
+    for (const auto* op : ops)
+      for (const auto& w : op->writes)
+        if (!b.add(w)) malformed.insert(w.gid);
+    std::set<std::string> applied;
+    if (!b.empty())
+      for (const auto& row : b.execute(tx)) applied.insert(row[0].as<std::string>());
+    for (auto* op : ops) {
+      op->statuses.clear();
+      for (const auto& w : op->writes) {
+        if (malformed.count(w.gid)) {
+          op->statuses.push_back(write_status::conflict);
+        } else if (applied.count(w.gid)) {
+          op->statuses.push_back(write_status::ok);
+        } else {
+          auto e = tx.exec_prepared("wf_fence", w.gid);
+          const bool fenced = e.empty() || e[0][0].as<std::uint64_t>() != w.epoch;
+          op->statuses.push_back(fenced ? write_status::fenced : write_status::conflict);
+        }
+      }
+    }
   }
 
   std::string conninfo_;
@@ -359,26 +454,11 @@ void postgres_store::on_new_work(std::function<void()> callback) { impl_->notifi
 // co_awaits: GCC 12 mishandles capturing lambdas inside co_await expressions.
 
 asio::awaitable<create_result> postgres_store::create(workflow_state s) {
-  const bool unowned = s.owner.empty();
-  auto fn = [s = std::move(s)](pqxx::work& tx) {
-    const auto lease = std::chrono::duration_cast<std::chrono::milliseconds>(s.lease_expires - wall_clock::now());
-    auto r = tx.exec_prepared("wf_create", s.gid, s.name, pqxx::binarystring(s.input), s.owner,
-                              std::max<std::int64_t>(0, lease.count()), s.deadline ? pg::to_us(*s.deadline) : -1);
-    if (!r.empty()) return create_result{true, pg::state_from_row(r[0])};
-    auto found = tx.exec_prepared("wf_find", s.gid);
-    return create_result{false, pg::state_from_row(found.at(0))};
-  };
-  co_return co_await impl_->writer->submit<create_result>(std::move(fn), unowned);
+  co_return co_await impl_->writer->submit<create_result>(std::move(s), {});
 }
 
 asio::awaitable<std::vector<write_status>> postgres_store::commit(std::vector<write> writes) {
-  auto fn = [writes = std::move(writes)](pqxx::work& tx) {
-    std::vector<write_status> out;
-    out.reserve(writes.size());
-    for (const auto& w : writes) out.push_back(apply_write(tx, w));
-    return out;
-  };
-  co_return co_await impl_->writer->submit<std::vector<write_status>>(std::move(fn));
+  co_return co_await impl_->writer->submit<std::vector<write_status>>(std::nullopt, std::move(writes));
 }
 
 asio::awaitable<claim_result> postgres_store::claim(std::string gid, std::string owner,

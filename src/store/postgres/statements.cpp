@@ -32,13 +32,41 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
     return replace_all(replace_all(std::move(text), "{s}", "\"" + schema + "\""), "{cols}", state_columns);
   };
   // $5 is the lease in milliseconds; $6 the deadline in microseconds, -1 for none.
-  c.prepare("wf_create", sql(R"(
+  c.prepare("wf_create_all", sql(R"(
     INSERT INTO {s}.workflows (gid, name, input, epoch, owner, lease_expires, next_attempt_at, deadline,
                                created_at, updated_at)
-    VALUES ($1, $2, $3, 1, $4, now() + $5 * interval '1 millisecond', now(),
-            CASE WHEN $6::bigint < 0 THEN NULL ELSE to_timestamp($6::bigint / 1000000.0) END, now(), now())
+    SELECT c.gid, c.name, c.input, 1, c.owner, now() + c.lease_ms * interval '1 millisecond', now(),
+           CASE WHEN c.deadline_us < 0 THEN NULL ELSE to_timestamp(c.deadline_us / 1000000.0) END, now(), now()
+    FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bigint[], $6::bigint[])
+         AS c(gid, name, input, owner, lease_ms, deadline_us)
     ON CONFLICT (gid) DO NOTHING
     RETURNING {cols})"));
+  c.prepare("wf_find_all", sql("SELECT {cols} FROM {s}.workflows WHERE gid = ANY($1::text[])"));
+  // Every write of a group: fenced updates, then the records of the writes that matched.
+  c.prepare("wf_write_all", sql(R"(
+    WITH w AS (
+      SELECT * FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::integer[], $5::boolean[], $6::smallint[],
+                           $7::bytea[], $8::integer[], $9::text[], $10::bigint[])
+        AS w(gid, epoch, n, size_before, has_progress, status, result, attempts, last_error, next_us)),
+    upd AS (
+      UPDATE {s}.workflows AS t SET
+        journal_size = t.journal_size + w.n,
+        status = CASE WHEN w.has_progress THEN w.status ELSE t.status END,
+        result = CASE WHEN w.has_progress THEN w.result ELSE t.result END,
+        attempts = CASE WHEN w.has_progress THEN w.attempts ELSE t.attempts END,
+        last_error = CASE WHEN w.has_progress THEN w.last_error ELSE t.last_error END,
+        next_attempt_at = CASE WHEN w.has_progress THEN to_timestamp(w.next_us / 1000000.0) ELSE t.next_attempt_at END,
+        updated_at = now()
+      FROM w
+      WHERE t.gid = w.gid AND t.epoch = w.epoch AND (w.n = 0 OR t.journal_size = w.size_before)
+      RETURNING t.gid),
+    ins AS (
+      INSERT INTO {s}.journal (gid, seq, kind, name, branch, failed, payload, epoch)
+      SELECT r.gid, r.seq, r.kind, r.name, r.branch, r.failed, r.payload, r.epoch
+      FROM unnest($11::text[], $12::integer[], $13::smallint[], $14::text[], $15::integer[], $16::boolean[],
+                  $17::bytea[], $18::bigint[]) AS r(gid, seq, kind, name, branch, failed, payload, epoch)
+      WHERE r.gid IN (SELECT gid FROM upd))
+    SELECT gid FROM upd)"));
   c.prepare("wf_find", sql("SELECT {cols} FROM {s}.workflows WHERE gid = $1"));
   c.prepare("wf_journal",
             sql("SELECT seq, kind, name, branch, failed, payload FROM {s}.journal WHERE gid = $1 ORDER BY seq"));
@@ -148,6 +176,58 @@ std::string text_array(const std::vector<std::string>& values) {
   }
   out += '}';
   return out;
+}
+
+}  // namespace wf::detail::pg
+
+namespace wf::detail::pg {
+
+std::string bytea_text(const std::string& bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out = "\\x";
+  out.reserve(2 + bytes.size() * 2);
+  for (unsigned char ch : bytes) {
+    out += digits[ch >> 4];
+    out += digits[ch & 15];
+  }
+  return out;
+}
+
+bool batch::add(const write& w) {
+  const std::uint32_t size_before = w.records.empty() ? 0 : w.records.front().seq - 1;
+  for (std::size_t i = 0; i < w.records.size(); ++i)
+    if (w.records[i].seq != size_before + 1 + i) return false;
+  const auto epoch = std::to_string(w.epoch);
+  gid_.push_back(w.gid);
+  epoch_.push_back(epoch);
+  n_.push_back(std::to_string(w.records.size()));
+  size_before_.push_back(std::to_string(size_before));
+  has_progress_.push_back(w.new_progress ? "t" : "f");
+  const progress p = w.new_progress.value_or(progress{});
+  status_.push_back(std::to_string(static_cast<int>(p.status)));
+  result_.push_back(bytea_text(p.result));
+  attempts_.push_back(std::to_string(p.attempts));
+  last_error_.push_back(p.last_error);
+  next_us_.push_back(std::to_string(to_us(p.next_attempt_at)));
+  for (const auto& r : w.records) {
+    r_gid_.push_back(w.gid);
+    r_seq_.push_back(std::to_string(r.seq));
+    r_kind_.push_back(std::to_string(static_cast<int>(r.kind)));
+    r_name_.push_back(r.name);
+    r_branch_.push_back(std::to_string(r.branch));
+    r_failed_.push_back(r.failed ? "t" : "f");
+    r_payload_.push_back(bytea_text(r.payload));
+    r_epoch_.push_back(epoch);
+  }
+  return true;
+}
+
+pqxx::result batch::execute(pqxx::work& tx) const {
+  return tx.exec_prepared("wf_write_all", text_array(gid_), text_array(epoch_), text_array(n_),
+                          text_array(size_before_), text_array(has_progress_), text_array(status_),
+                          text_array(result_), text_array(attempts_), text_array(last_error_), text_array(next_us_),
+                          text_array(r_gid_), text_array(r_seq_), text_array(r_kind_), text_array(r_name_),
+                          text_array(r_branch_), text_array(r_failed_), text_array(r_payload_), text_array(r_epoch_));
 }
 
 }  // namespace wf::detail::pg

@@ -3,9 +3,12 @@
 #define WF_SRC_STORE_POSTGRES_STATEMENTS_HPP
 
 #include <wf/journal.hpp>
+#include <wf/store.hpp>
 
 #include <pqxx/connection>
+#include <pqxx/result>
 #include <pqxx/row>
+#include <pqxx/transaction>
 
 #include <chrono>
 #include <cstdint>
@@ -29,6 +32,28 @@ journal_record record_from_row(const pqxx::row& r);
 
 /// A PostgreSQL array literal of text values: {"a","b\"c"}.
 std::string text_array(const std::vector<std::string>& values);
+
+/// Bytes in bytea's hex input form ("\x4142"), for array literals.
+std::string bytea_text(const std::string& bytes);
+
+/// Many journal writes as one statement (`wf_write_all`): the workflows'
+/// rows are updated (fenced by epoch and journal size) and the records of
+/// the writes that matched inserted, all in one round trip.
+class batch {
+ public:
+  /// Adds `w`; false (and nothing added) if its records' seqs are not consecutive.
+  bool add(const write& w);
+  bool empty() const noexcept { return gid_.empty(); }
+  /// Runs it; returns one row per applied write: its gid.
+  pqxx::result execute(pqxx::work& tx) const;
+
+ private:
+  // Per write.
+  std::vector<std::string> gid_, epoch_, n_, size_before_, has_progress_, status_, result_, attempts_, last_error_,
+      next_us_;
+  // Per record.
+  std::vector<std::string> r_gid_, r_seq_, r_kind_, r_name_, r_branch_, r_failed_, r_payload_, r_epoch_;
+};
 
 }  // namespace wf::detail::pg
 
