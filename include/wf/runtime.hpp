@@ -192,9 +192,11 @@ class runtime {
   const std::string& executor_id() const noexcept;
 
   struct impl;
+  struct active;
 
  private:
   void add(std::string name, detail::raw_workflow fn, workflow_options options);
+  boost::asio::awaitable<std::shared_ptr<active>> join_or_start(std::string name, std::string gid, std::string input);
 
   std::shared_ptr<impl> impl_;
 };

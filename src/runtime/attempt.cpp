@@ -88,36 +88,39 @@ boost::asio::awaitable<void> attempt::append_one(journal_record r, std::optional
   return append(std::move(records), std::move(p));
 }
 
-boost::asio::awaitable<std::string> attempt::run_branch(record_kind kind, std::string name, raw_action action,
-                                                        branch_handlers handlers) {
-  const auto step = next(kind, name);
-  const auto id = cursor_.take_branch_id();
+// Registers a reached branch's handlers; past a journaled decision, halts.
+// Returns the branch's index in branches_, or npos if it has no handlers.
+std::size_t attempt::reach(const replay_cursor::next_step& step, std::uint32_t id, const std::string& name,
+                           branch_handlers handlers) {
   const bool has_handlers = handlers.on_rollback || handlers.on_commit || handlers.on_finish;
-
   if (step.kind == replay_cursor::next_kind::halt) {
     // Past the decision. The branch whose action was in flight when a
     // rollback was decided is compensated, exactly as in the run that decided.
     const auto* d = cursor_.decision();
-    if (has_handlers && d->failed && d->branch == id) {
-      reached_branch b{id, branch_id_text(id), name, std::move(handlers), branch_state::unknown};
-      branches_.push_back(std::move(b));
-    }
+    if (has_handlers && d->failed && d->branch == id)
+      branches_.push_back({id, branch_id_text(id), name, std::move(handlers), branch_state::unknown});
     halted_ = true;
     throw halt_signal{};
   }
+  if (!has_handlers) return npos;
+  branches_.push_back({id, branch_id_text(id), name, std::move(handlers), branch_state::unknown});
+  return branches_.size() - 1;
+}
 
-  // (No temporaries inside ?: in coroutines: GCC 12 destroys them twice.)
-  reached_branch* reached = nullptr;
-  if (has_handlers) {
-    reached_branch b{id, branch_id_text(id), name, std::move(handlers), branch_state::unknown};
-    reached = &branches_.emplace_back(std::move(b));
-  }
+void attempt::settle(std::size_t index, bool failed) {
+  if (index != npos) branches_[index].state = failed ? branch_state::failed : branch_state::succeeded;
+}
+
+// A parked workflow keeps this frame alive while its action runs, so it holds
+// little: registering, replaying and journaling happen in helpers.
+boost::asio::awaitable<std::string> attempt::run_branch(record_kind kind, std::string name, raw_action action,
+                                                        branch_handlers handlers) {
+  const auto step = next(kind, name);
+  const auto id = cursor_.take_branch_id();
+  const auto index = reach(step, id, name, std::move(handlers));
   if (step.kind == replay_cursor::next_kind::replayed) {
-    if (step.record->failed) {
-      if (reached) reached->state = branch_state::failed;
-      throw failure(step.record->payload);
-    }
-    if (reached) reached->state = branch_state::succeeded;
+    settle(index, step.record->failed);
+    if (step.record->failed) throw failure(step.record->payload);
     co_return step.record->payload;
   }
 
@@ -140,8 +143,16 @@ boost::asio::awaitable<std::string> attempt::run_branch(record_kind kind, std::s
     transient_ = error;
     std::rethrow_exception(error);
   }
-  journal_record r{step.seq, kind, name, id, business, result};
+  co_await record_outcome(step.seq, kind, name, id, business, result);
+  settle(index, business);
+  if (business) throw failure(result);
+  co_return result;
+}
+
+boost::asio::awaitable<void> attempt::record_outcome(std::uint32_t seq, record_kind kind, const std::string& name,
+                                                     std::uint32_t id, bool business, const std::string& result) {
   try {
+    journal_record r{seq, kind, name, id, business, result};
     co_await append_one(std::move(r), std::nullopt);
   } catch (const lease_lost_error&) {
     throw;
@@ -152,9 +163,6 @@ boost::asio::awaitable<std::string> attempt::run_branch(record_kind kind, std::s
     transient_ = std::current_exception();
     throw;
   }
-  if (reached) reached->state = business ? branch_state::failed : branch_state::succeeded;
-  if (business) throw failure(result);
-  co_return result;
 }
 
 boost::asio::awaitable<std::string> attempt::record_value(std::string name, std::function<std::string()> fn) {
@@ -191,18 +199,20 @@ attempt_result attempt::stop_result() const {
   return r;
 }
 
+// The workflow code runs (and may park) inside this frame: what comes after
+// it returns lives in conclude(), so that a parked workflow holds little.
 boost::asio::awaitable<attempt_result> attempt::run() {
   workflow w(*this);
-  enum class end { returned, business, transient, halted } how = end::transient;
+  ending how = ending::transient;
   std::string value;
   bool ongoing_answer = false;
   try {
     value = co_await reg_.fn(w, state_.input);
-    how = end::returned;
+    how = ending::returned;
   } catch (const halt_signal&) {
-    how = end::halted;
+    how = ending::halted;
   } catch (const failure& f) {
-    how = end::business;
+    how = ending::business;
     value = f.what();
   } catch (const ongoing& o) {
     value = o.what();
@@ -210,15 +220,19 @@ boost::asio::awaitable<attempt_result> attempt::run() {
   } catch (...) {
     value = message_of(std::current_exception());
   }
+  co_return co_await conclude(how, std::move(value), ongoing_answer);
+}
+
+boost::asio::awaitable<attempt_result> attempt::conclude(ending how, std::string value, bool ongoing_answer) {
   if (stop_) co_return stop_result();
-  if (transient_ && how != end::transient) {
+  if (transient_ && how != ending::transient) {
     // The code swallowed a transient error and ended anyway: the run still
     // counts as failed transiently, since that branch is not journaled.
-    how = end::transient;
+    how = ending::transient;
     value = message_of(transient_);
   }
 
-  const bool ended = how == end::returned || how == end::business;
+  const bool ended = how == ending::returned || how == ending::business;
   if (ended) {
     if (const auto* r = cursor_.unreached()) {
       attempt_result res;
@@ -233,8 +247,8 @@ boost::asio::awaitable<attempt_result> attempt::run() {
   // A journaled decision is final: this run only rebuilt the handler list.
   if (const auto* d = cursor_.decision()) co_return co_await finish(!d->failed, d->payload, false, d->branch);
 
-  if (how == end::returned) co_return co_await finish(true, std::move(value), true, 0);
-  if (how == end::business) co_return co_await finish(false, std::move(value), true, 0);
+  if (how == ending::returned) co_return co_await finish(true, std::move(value), true, 0);
+  if (how == ending::business) co_return co_await finish(false, std::move(value), true, 0);
   if (forward_budget_spent()) {
     const bool deadline = state_.deadline && wall_clock::now() >= *state_.deadline;
     // The reason is journaled and compared across replays, so it holds no

@@ -50,6 +50,8 @@ class attempt {
           std::mt19937_64& rng);
 
   boost::asio::awaitable<attempt_result> run();
+  enum class ending { returned, business, transient, halted };
+  boost::asio::awaitable<attempt_result> conclude(ending how, std::string value, bool ongoing_answer);
 
   // For wf::workflow and wf::workflow::branch.
   struct branch_handlers {
@@ -78,6 +80,13 @@ class attempt {
     const reached_branch* branch;
   };
 
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+  std::size_t reach(const replay_cursor::next_step& step, std::uint32_t id, const std::string& name,
+                    branch_handlers handlers);
+  void settle(std::size_t index, bool failed);
+  boost::asio::awaitable<void> record_outcome(std::uint32_t seq, record_kind kind, const std::string& name,
+                                              std::uint32_t id, bool business, const std::string& result);
+
   // Throws what stops this run, if anything does (see the members below).
   void check_can_go_on() const;
   // Consults the cursor; records a non-determinism error so that it stops the
@@ -95,7 +104,7 @@ class attempt {
 
   store& store_;
   const registration& reg_;
-  workflow_state state_;
+  const workflow_state& state_;  // the driver's, which outlives this attempt
   replay_cursor cursor_;
   std::mt19937_64& rng_;
   std::vector<reached_branch> branches_;

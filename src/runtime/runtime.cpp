@@ -21,9 +21,11 @@ namespace wf {
 
 namespace {
 
+}  // namespace
+
 // A workflow this runtime is starting or driving, and the callers waiting for it.
-struct active_workflow {
-  active_workflow(asio::any_io_executor ex, std::string n, std::string i)
+struct runtime::active {
+  active(asio::any_io_executor ex, std::string n, std::string i)
       : name(std::move(n)), input(std::move(i)), signal(ex, asio::steady_timer::time_point::max()) {}
   std::string name;
   std::string input;
@@ -32,6 +34,8 @@ struct active_workflow {
   outcome out;
   std::exception_ptr error;
 };
+
+namespace {
 
 void check_gid(const std::string& gid) {
   if (gid.empty()) throw std::invalid_argument("wf: empty workflow id");
@@ -85,7 +89,7 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
   runtime_options options;
   std::mt19937_64 rng;
   std::unordered_map<std::string, detail::registration> registry;
-  std::unordered_map<std::string, std::shared_ptr<active_workflow>> active;
+  std::unordered_map<std::string, std::shared_ptr<runtime::active>> active;
   asio::steady_timer renew_timer;
   bool renewing = false;
   asio::steady_timer poll_timer;
@@ -103,8 +107,8 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
   };
   std::shared_ptr<waker> wake;
 
-  std::shared_ptr<active_workflow> begin(const std::string& gid, const std::string& name, const std::string& input) {
-    auto a = std::make_shared<active_workflow>(ex, name, input);
+  std::shared_ptr<runtime::active> begin(const std::string& gid, const std::string& name, const std::string& input) {
+    auto a = std::make_shared<runtime::active>(ex, name, input);
     active.emplace(gid, a);
     if (!renewing) {
       renewing = true;
@@ -113,7 +117,7 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
     return a;
   }
 
-  void complete(const std::string& gid, const std::shared_ptr<active_workflow>& a, std::optional<outcome> out,
+  void complete(const std::string& gid, const std::shared_ptr<runtime::active>& a, std::optional<outcome> out,
                 std::exception_ptr error) {
     a->done = true;
     if (out) a->out = std::move(*out);
@@ -124,7 +128,7 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
     if (active.empty()) renew_timer.cancel();
   }
 
-  static asio::awaitable<outcome> wait(std::shared_ptr<active_workflow> a) {
+  static asio::awaitable<outcome> wait(std::shared_ptr<runtime::active> a) {
     while (!a->done) {
       boost::system::error_code ec;
       co_await a->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -152,7 +156,7 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
     self->renewing = false;
   }
 
-  void start(const detail::registration& reg, std::shared_ptr<active_workflow> a, workflow_state state,
+  void start(const detail::registration& reg, std::shared_ptr<runtime::active> a, workflow_state state,
              std::vector<journal_record> journal) {
     asio::co_spawn(ex, drive(shared_from_this(), reg, std::move(a), std::move(state), std::move(journal)),
                    asio::detached);
@@ -211,65 +215,76 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
   }
 
   // Runs attempts until the workflow finishes, backing off between them.
+  // Runs attempts until the workflow finishes, backing off between them.
+  // Its frame is what a running workflow keeps between attempts, so the
+  // rarer paths live in coroutines of their own that finish before it waits.
   static asio::awaitable<void> drive(std::shared_ptr<impl> self, const detail::registration& reg,
-                                     std::shared_ptr<active_workflow> a, workflow_state state,
+                                     std::shared_ptr<runtime::active> a, workflow_state state,
                                      std::vector<journal_record> journal) {
-    const std::string gid = state.gid;
     std::chrono::milliseconds interval{0};
-    asio::steady_timer timer(self->ex);
     for (;;) {
       auto r = co_await run_attempt(*self->st, reg, state, std::move(journal), self->rng);
-      switch (r.what) {
-        case detail::attempt_result::kind::finished:
-          self->complete(gid, a, std::move(r.out), nullptr);
-          co_return;
-        case detail::attempt_result::kind::lease_lost:
-          self->complete(gid, a, std::nullopt, r.exception);
-          co_return;
-        case detail::attempt_result::kind::stuck: {
-          write w{gid, state.epoch, {},
-                  progress{workflow_status::stuck, r.error, state.attempts, state.last_error, state.next_attempt_at}};
-          try {
-            co_await detail::commit_one(*self->st, std::move(w));
-          } catch (const std::exception&) {
-            // Best effort: the journal is left as it is either way.
-          }
-          self->complete(gid, a, std::nullopt, r.exception);
-          co_return;
-        }
-        case detail::attempt_result::kind::transient:
-          break;
+      if (r.what == detail::attempt_result::kind::finished) {
+        self->complete(state.gid, a, std::move(r.out), nullptr);
+        co_return;
       }
-
-      // Transient: note it on the workflow's status, wait, re-read the journal, replay.
+      if (r.what != detail::attempt_result::kind::transient) {
+        co_await stop(self, state, r);
+        self->complete(state.gid, a, std::nullopt, r.exception);
+        co_return;
+      }
       interval = reg.options.retry.next_interval(interval, !r.ongoing);
-      for (;;) {
-        state.attempts += 1;
-        state.last_error = r.error;
-        state.next_attempt_at = wall_clock::now() + interval;
-        bool fenced = false;
-        write w{gid, state.epoch, {},
-                progress{workflow_status::running, {}, state.attempts, state.last_error, state.next_attempt_at}};
-        try {
-          fenced = co_await detail::commit_one(*self->st, std::move(w)) != write_status::ok;
-        } catch (const std::exception& e) {
-          r.error = std::string("store: ") + e.what();
-        }
-        if (fenced) {
-          self->complete(gid, a, std::nullopt,
-                         std::make_exception_ptr(lease_lost_error("workflow '" + gid + "' was claimed by another runner")));
-          co_return;
-        }
-        timer.expires_after(interval);
-        boost::system::error_code ec;
-        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        try {
-          journal = co_await self->st->journal(gid);
-          break;
-        } catch (const std::exception& e) {
-          r.error = std::string("store: ") + e.what();
-          interval = reg.options.retry.next_interval(interval, true);
-        }
+      auto next = co_await back_off(self, reg, state, std::move(r), interval);
+      if (!next) {
+        self->complete(state.gid, a, std::nullopt,
+                       std::make_exception_ptr(lease_lost_error("workflow '" + state.gid + "' was claimed by another runner")));
+        co_return;
+      }
+      journal = std::move(*next);
+    }
+  }
+
+  // A bug or a lost claim: a stuck workflow is marked so (best effort).
+  static asio::awaitable<void> stop(std::shared_ptr<impl> self, const workflow_state& state,
+                                    const detail::attempt_result& r) {
+    if (r.what != detail::attempt_result::kind::stuck) co_return;
+    write w{state.gid, state.epoch, {},
+            progress{workflow_status::stuck, r.error, state.attempts, state.last_error, state.next_attempt_at}};
+    try {
+      co_await detail::commit_one(*self->st, std::move(w));
+    } catch (const std::exception&) {
+      // The journal is left as it is either way.
+    }
+  }
+
+  // After a transient error: note it on the workflow's status, wait, and
+  // re-read the journal (the last write's outcome may be unknown). Returns
+  // the journal, or nothing if another runner claimed the workflow.
+  static asio::awaitable<std::optional<std::vector<journal_record>>> back_off(
+      std::shared_ptr<impl> self, const detail::registration& reg, workflow_state& state, detail::attempt_result r,
+      std::chrono::milliseconds& interval) {
+    asio::steady_timer timer(self->ex);
+    for (;;) {
+      state.attempts += 1;
+      state.last_error = r.error;
+      state.next_attempt_at = wall_clock::now() + interval;
+      bool fenced = false;
+      write w{state.gid, state.epoch, {},
+              progress{workflow_status::running, {}, state.attempts, state.last_error, state.next_attempt_at}};
+      try {
+        fenced = co_await detail::commit_one(*self->st, std::move(w)) != write_status::ok;
+      } catch (const std::exception& e) {
+        r.error = std::string("store: ") + e.what();
+      }
+      if (fenced) co_return std::nullopt;
+      timer.expires_after(interval);
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      try {
+        co_return co_await self->st->journal(state.gid);
+      } catch (const std::exception& e) {
+        r.error = std::string("store: ") + e.what();
+        interval = reg.options.retry.next_interval(interval, true);
       }
     }
   }
@@ -365,6 +380,14 @@ outcome outcome_of(const workflow_state& s) {
 }  // namespace
 
 asio::awaitable<outcome> runtime::execute(std::string name, std::string gid, std::string input) {
+  // Two steps, so that what starting needs is freed while the caller waits:
+  // a parked caller holds only this small frame.
+  auto a = co_await join_or_start(std::move(name), std::move(gid), std::move(input));
+  co_return co_await impl::wait(std::move(a));
+}
+
+asio::awaitable<std::shared_ptr<runtime::active>> runtime::join_or_start(std::string name, std::string gid,
+                                                                         std::string input) {
   auto self = impl_;
   check_gid(gid);
   auto reg_it = self->registry.find(name);
@@ -380,7 +403,7 @@ asio::awaitable<outcome> runtime::execute(std::string name, std::string gid, std
 
   if (auto it = self->active.find(gid); it != self->active.end()) {
     conflict(it->second->name, it->second->input);
-    co_return co_await impl::wait(it->second);
+    co_return it->second;
   }
 
   auto a = self->begin(gid, name, input);
@@ -424,7 +447,7 @@ asio::awaitable<outcome> runtime::execute(std::string name, std::string gid, std
   } catch (...) {
     self->complete(gid, a, std::nullopt, std::current_exception());
   }
-  co_return co_await impl::wait(a);
+  co_return a;
 }
 
 asio::awaitable<std::size_t> runtime::recover() {
