@@ -8,6 +8,7 @@
 #include <pqxx/except>
 #include <pqxx/notification>
 #include <pqxx/result>
+#include <pqxx/nontransaction>
 #include <pqxx/transaction>
 
 #include <chrono>
@@ -29,7 +30,7 @@ namespace {
 
 // ---- the group-commit writer
 
-write_status apply_write(pqxx::work& tx, const write& w);
+write_status apply_write(pqxx::transaction_base& tx, const write& w);
 
 // One creation or one commit() call, waiting for its group's transaction.
 struct write_op {
@@ -175,7 +176,6 @@ class group_writer {
   template <class It>
   void run_transaction(It first, It last) {
     auto& c = connection();
-    pqxx::work tx(c);
     std::vector<write_op*> creates, commits;
     bool notify = false;
     for (auto it = first; it != last; ++it) {
@@ -186,16 +186,27 @@ class group_writer {
         commits.push_back(it->get());
       }
     }
-    if (!creates.empty()) create_all(tx, creates);
-    if (!commits.empty()) write_all(tx, commits);
-    if (notify) tx.exec_params("SELECT pg_notify($1, '')", schema_ + "_work");
-    tx.commit();
+    const bool duplicates = has_duplicates(commits);
+    if ((creates.empty() || commits.empty()) && !duplicates) {
+      // One statement does the group's work and is atomic on its own: run it
+      // as its own transaction, one round trip instead of three.
+      pqxx::nontransaction tx(c);
+      if (!creates.empty()) create_all(tx, creates);
+      if (!commits.empty()) write_all(tx, commits, false);
+      if (notify) tx.exec_params("SELECT pg_notify($1, '')", schema_ + "_work");
+    } else {
+      pqxx::work tx(c);
+      if (!creates.empty()) create_all(tx, creates);
+      if (!commits.empty()) write_all(tx, commits, duplicates);
+      if (notify) tx.exec_params("SELECT pg_notify($1, '')", schema_ + "_work");
+      tx.commit();
+    }
     ++transactions_;
     writes_ += static_cast<std::uint64_t>(last - first);
   }
 
   // All creations of the group in one statement.
-  static void create_all(pqxx::work& tx, const std::vector<write_op*>& ops) {
+  static void create_all(pqxx::transaction_base& tx, const std::vector<write_op*>& ops) {
     std::vector<std::string> gids, names, inputs, owners, leases, deadlines;
     const auto now = wall_clock::now();
     for (const auto* op : ops) {
@@ -236,11 +247,15 @@ class group_writer {
 
   // All writes of the group in one statement, unless one workflow has more
   // than one write in it (then one by one, in order).
-  static void write_all(pqxx::work& tx, const std::vector<write_op*>& ops) {
+  static bool has_duplicates(const std::vector<write_op*>& ops) {
     std::set<std::string> seen;
-    bool duplicates = false;
     for (const auto* op : ops)
-      for (const auto& w : op->writes) duplicates = duplicates || !seen.insert(w.gid).second;
+      for (const auto& w : op->writes)
+        if (!seen.insert(w.gid).second) return true;
+    return false;
+  }
+
+  static void write_all(pqxx::transaction_base& tx, const std::vector<write_op*>& ops, bool duplicates) {
     if (duplicates) {
       for (auto* op : ops) {
         op->statuses.clear();
@@ -367,7 +382,7 @@ std::vector<journal_record> read_journal(pqxx::work& tx, const std::string& gid)
   return out;
 }
 
-write_status apply_write(pqxx::work& tx, const write& w) {
+write_status apply_write(pqxx::transaction_base& tx, const write& w) {
   const auto n = static_cast<int>(w.records.size());
   const int size_before = w.records.empty() ? 0 : static_cast<int>(w.records.front().seq) - 1;
   for (int i = 0; i < n; ++i)

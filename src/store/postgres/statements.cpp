@@ -222,7 +222,7 @@ bool batch::add(const write& w) {
   return true;
 }
 
-pqxx::result batch::execute(pqxx::work& tx) const {
+pqxx::result batch::execute(pqxx::transaction_base& tx) const {
   return tx.exec_prepared("wf_write_all", text_array(gid_), text_array(epoch_), text_array(n_),
                           text_array(size_before_), text_array(has_progress_), text_array(status_),
                           text_array(result_), text_array(attempts_), text_array(last_error_), text_array(next_us_),

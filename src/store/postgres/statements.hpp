@@ -45,7 +45,7 @@ class batch {
   bool add(const write& w);
   bool empty() const noexcept { return gid_.empty(); }
   /// Runs it; returns one row per applied write: its gid.
-  pqxx::result execute(pqxx::work& tx) const;
+  pqxx::result execute(pqxx::transaction_base& tx) const;
 
  private:
   // Per write.
