@@ -331,27 +331,48 @@ void runtime::stop() {
   impl_->poll_timer.cancel();
 }
 
+namespace {
+
+const detail::registration& registered(const runtime::impl& self, const std::string& name) {
+  auto it = self.registry.find(name);
+  if (it == self.registry.end()) throw unknown_workflow_error("wf: no workflow registered as '" + name + "'");
+  return it->second;
+}
+
+// The state a new workflow is created with (with no owner, any runner may claim it).
+workflow_state new_workflow(const std::string& gid, const std::string& name, const std::string& input,
+                            const detail::registration& reg, std::string owner, std::chrono::milliseconds lease) {
+  const auto now = wall_clock::now();
+  workflow_state s;
+  s.gid = gid;
+  s.name = name;
+  s.input = input;
+  s.epoch = 1;
+  s.owner = std::move(owner);
+  s.lease_expires = now + lease;
+  s.next_attempt_at = now;
+  if (reg.options.timeout) s.deadline = now + *reg.options.timeout;
+  s.created_at = s.updated_at = now;
+  return s;
+}
+
+// An existing gid may be executed again only with the same name and input.
+void check_same(const std::string& gid, const std::string& name, const std::string& input,
+                const std::string& existing_name, const std::string& existing_input) {
+  if (existing_name != name)
+    throw conflict_error("wf: workflow id '" + gid + "' is taken by a '" + existing_name + "' workflow");
+  if (existing_input != input)
+    throw conflict_error("wf: workflow id '" + gid + "' already exists with a different input");
+}
+
+}  // namespace
+
 asio::awaitable<void> runtime::enqueue(std::string name, std::string gid, std::string input) {
   auto self = impl_;
   check_gid(gid);
-  auto reg_it = self->registry.find(name);
-  if (reg_it == self->registry.end()) throw unknown_workflow_error("wf: no workflow registered as '" + name + "'");
-  const auto now = wall_clock::now();
-  workflow_state init;
-  init.gid = gid;
-  init.name = name;
-  init.input = input;
-  init.epoch = 1;
-  init.lease_expires = now;  // no owner: any runner may claim it at once
-  init.next_attempt_at = now;
-  if (reg_it->second.options.timeout) init.deadline = now + *reg_it->second.options.timeout;
-  init.created_at = init.updated_at = now;
+  auto init = new_workflow(gid, name, input, registered(*self, name), "", std::chrono::milliseconds(0));
   auto created = co_await self->st->create(std::move(init));
-  if (created.created) co_return;
-  if (created.state.name != name)
-    throw conflict_error("wf: workflow id '" + gid + "' is taken by a '" + created.state.name + "' workflow");
-  if (created.state.input != input)
-    throw conflict_error("wf: workflow id '" + gid + "' already exists with a different input");
+  if (!created.created) check_same(gid, name, input, created.state.name, created.state.input);
 }
 
 asio::awaitable<std::size_t> runtime::purge(std::chrono::seconds older_than) {
@@ -390,15 +411,9 @@ asio::awaitable<std::shared_ptr<runtime::active>> runtime::join_or_start(std::st
                                                                          std::string input) {
   auto self = impl_;
   check_gid(gid);
-  auto reg_it = self->registry.find(name);
-  if (reg_it == self->registry.end()) throw unknown_workflow_error("wf: no workflow registered as '" + name + "'");
-  const auto& reg = reg_it->second;
-
-  auto conflict = [&](const std::string& other_name, const std::string& other_input) {
-    if (other_name != name)
-      throw conflict_error("wf: workflow id '" + gid + "' is taken by a '" + other_name + "' workflow");
-    if (other_input != input)
-      throw conflict_error("wf: workflow id '" + gid + "' already exists with a different input");
+  const auto& reg = registered(*self, name);
+  auto conflict = [&](const std::string& existing_name, const std::string& existing_input) {
+    check_same(gid, name, input, existing_name, existing_input);
   };
 
   if (auto it = self->active.find(gid); it != self->active.end()) {
@@ -408,17 +423,7 @@ asio::awaitable<std::shared_ptr<runtime::active>> runtime::join_or_start(std::st
 
   auto a = self->begin(gid, name, input);
   try {
-    const auto now = wall_clock::now();
-    workflow_state init;
-    init.gid = gid;
-    init.name = name;
-    init.input = input;
-    init.epoch = 1;
-    init.owner = self->options.executor_id;
-    init.lease_expires = now + self->options.lease_duration;
-    init.next_attempt_at = now;
-    if (reg.options.timeout) init.deadline = now + *reg.options.timeout;
-    init.created_at = init.updated_at = now;
+    auto init = new_workflow(gid, name, input, reg, self->options.executor_id, self->options.lease_duration);
     auto created = co_await self->st->create(std::move(init));
     if (created.created) {
       self->start(reg, a, std::move(created.state), {});
