@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <dirent.h>
 #include <fstream>
+#include <random>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -122,7 +123,10 @@ pg_counters settled_counters(const std::string& url) {
   return last;
 }
 
-std::string fresh_schema(const std::string& tag) { return "bench_" + tag + "_" + std::to_string(::getpid()); }
+std::string fresh_schema(const std::string& tag) {
+  static const unsigned run = std::random_device{}() % 1000000;
+  return "bench_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(run);
+}
 
 std::shared_ptr<wf::postgres_store> open_pg(const settings& s, const std::string& schema) {
   wf::postgres_options o;

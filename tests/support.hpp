@@ -22,6 +22,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <random>
 #include <cstdlib>
 #include <deque>
 #include <exception>
@@ -70,10 +72,17 @@ inline std::string pg_url() {
   return url ? url : "";
 }
 
-/// A schema name no other test (or test process) uses.
+/// A schema name no other test (or test process, or earlier run on the same
+/// database: process ids get reused) uses.
 inline std::string fresh_schema() {
   static std::atomic<int> counter{0};
-  return "t" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+  static const std::string run = [] {
+    std::random_device rd;
+    char buf[20];
+    std::snprintf(buf, sizeof buf, "%08x", rd());
+    return std::string(buf);
+  }();
+  return "t" + std::to_string(::getpid()) + "_" + run + "_" + std::to_string(counter++);
 }
 
 /// A store of `kind` over `schema` (postgres).

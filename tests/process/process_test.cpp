@@ -29,9 +29,11 @@ std::string env(const char* name) {
   return v ? v : "";
 }
 
+// Unique across test processes and earlier runs on the same database.
 std::string fresh_schema() {
   static int n = 0;
-  return "p" + std::to_string(::getpid()) + "_" + std::to_string(n++);
+  static const unsigned run = std::random_device{}();
+  return "p" + std::to_string(::getpid()) + "_" + std::to_string(run) + "_" + std::to_string(n++);
 }
 
 // The schema of one test: wf's tables, the participant's effects, and a
