@@ -1,6 +1,7 @@
 // Each public header compiles on its own (and the umbrella header too).
 #include <wf/codec.hpp>
 #include <wf/errors.hpp>
+#include <wf/barrier.hpp>
 #include <wf/http.hpp>
 #include <wf/journal.hpp>
 #include <wf/memory_store.hpp>
