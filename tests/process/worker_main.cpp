@@ -36,7 +36,13 @@ namespace {
 // blocks that action.
 class participant {
  public:
-  participant(const std::string& url, std::string schema) : conn_(url), schema_(std::move(schema)) {}
+  participant(const std::string& url, std::string schema) : conn_(url), schema_(std::move(schema)) {
+    // A frozen process may hold a row lock on a barrier key this one needs:
+    // the server ends its idle transaction, and this one waits only so long
+    // for the lock (then the call fails, transiently, and is retried).
+    conn_.set_variable("idle_in_transaction_session_timeout", "2000");
+    conn_.set_variable("lock_timeout", "2000");
+  }
 
   void action(const wf::branch_context& c) {
     pqxx::work tx(conn_);

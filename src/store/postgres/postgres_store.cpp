@@ -145,8 +145,12 @@ class group_writer {
     bool statement_error = false;
     try {
       run_transaction(group.begin(), group.end());
-    } catch (const pqxx::sql_error&) {
-      statement_error = true;
+    } catch (const pqxx::sql_error& e) {
+      // Waiting for a lock too long (another runner, maybe frozen, holds the
+      // row) is the group's condition, not one write's: retrying the writes
+      // one by one would only wait again, once per write.
+      const std::string state = e.sqlstate();
+      statement_error = state != "55P03" && state != "57014";
       error = std::current_exception();
     } catch (const pqxx::broken_connection&) {
       conn_.reset();
