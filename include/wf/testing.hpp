@@ -50,7 +50,12 @@ class effect_log {
   };
 
   /// Whether the participant should apply this call's effect. If so, records
-  /// `what` as applied. Thread-safe.
+  /// `what` as applied. Thread-safe. Call it only once the participant has
+  /// decided to go ahead (after its business checks): a call recorded here and
+  /// then refused would, asked again, be taken for a duplicate, as a barrier
+  /// row written in a transaction that then committed would be.
+  /// (A real barrier writes its row in the business transaction, so a refusal
+  /// that rolls back leaves no row.)
   bool apply(const branch_context& call, std::string what);
 
   std::vector<effect> effects() const;
