@@ -13,7 +13,7 @@ BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}"
 WF_PACKAGES=(
   g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libprotobuf-dev protobuf-compiler
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libpqxx-dev postgresql-15 postgresql-client-15
   catch2
 )

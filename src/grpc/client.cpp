@@ -1,0 +1,127 @@
+#include <wf/errors.hpp>
+#include <wf/grpc.hpp>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+
+namespace asio = boost::asio;
+
+namespace wf::grpc {
+
+namespace {
+
+const char* code_name(::grpc::StatusCode code) {
+  switch (code) {
+    case ::grpc::StatusCode::OK: return "OK";
+    case ::grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case ::grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case ::grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case ::grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case ::grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case ::grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case ::grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case ::grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case ::grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case ::grpc::StatusCode::ABORTED: return "ABORTED";
+    case ::grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case ::grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case ::grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case ::grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case ::grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case ::grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "status";
+  }
+}
+
+std::string snippet(const std::string& s) { return s.size() <= 200 ? s : s.substr(0, 200) + "..."; }
+
+// One call in flight: the awaiting coroutine's handler, until gRPC's callback
+// hands it back to the coroutine's executor.
+template <class Handler, class Executor>
+struct pending {
+  pending(Handler h, Executor e) : handler(std::move(h)), busy(std::move(e)) {}
+  Handler handler;
+  Executor busy;  // keeps the coroutine's executor from running out of work
+  std::shared_ptr<::grpc::ClientContext> context;
+  std::shared_ptr<void> keep;
+};
+
+// Throws what a status other than OK means to wf. (A plain function: no
+// temporaries of a conditional expression in a coroutine, see concepts.md.)
+[[noreturn]] void throw_for(const ::grpc::Status& status) {
+  std::string message = status.error_message();
+  if (message.empty()) message = code_name(status.error_code());
+  switch (status.error_code()) {
+    case ::grpc::StatusCode::ABORTED:
+      throw wf::failure(message);
+    case ::grpc::StatusCode::FAILED_PRECONDITION:
+      throw wf::ongoing(message);
+    default:
+      throw status_error(status.error_code(),
+                         std::string("wf::grpc: ") + code_name(status.error_code()) + ": " + snippet(message));
+  }
+}
+
+}  // namespace
+
+status_error::status_error(::grpc::StatusCode code, const std::string& message)
+    : std::runtime_error(message), code_(code) {}
+
+namespace detail {
+
+asio::awaitable<void> unary(const branch_context& call, const call_options& options, std::shared_ptr<void> keep,
+                            start_fn start) {
+  auto context = std::make_shared<::grpc::ClientContext>();
+  context->AddMetadata("dtm-gid", std::string(call.gid));
+  context->AddMetadata("dtm-trans_type", "workflow");
+  context->AddMetadata("dtm-branch_id", std::string(call.branch_id));
+  context->AddMetadata("dtm-op", std::string(call.op));
+  context->set_deadline(std::chrono::system_clock::now() + options.timeout);
+  context->set_wait_for_ready(options.wait_for_ready);
+
+  auto init = [&context, &keep, &start](auto handler) {
+    auto tracked = asio::prefer(asio::get_associated_executor(handler), asio::execution::outstanding_work.tracked);
+    using state_t = pending<decltype(handler), decltype(tracked)>;
+    auto state = std::make_shared<state_t>(std::move(handler), std::move(tracked));
+    state->context = context;
+    state->keep = std::move(keep);
+    // gRPC runs this on one of its threads, once. The handler runs on the
+    // coroutine's executor; the context and the exchange go with it, so they
+    // are released there and not inside gRPC's callback.
+    auto done = [state](::grpc::Status status) {
+      auto target = asio::prefer(state->busy, asio::execution::outstanding_work.untracked);
+      asio::post(target, [h = std::move(state->handler), busy = std::move(state->busy),
+                          context = std::move(state->context), keep = std::move(state->keep),
+                          status = std::move(status)]() mutable { std::move(h)(std::move(status)); });
+    };
+    start(context.get(), std::move(done));
+  };
+  ::grpc::Status status =
+      co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(::grpc::Status)>(init, asio::use_awaitable);
+
+  if (!status.ok()) throw_for(status);
+}
+
+}  // namespace detail
+
+std::multimap<std::string, std::string> client_metadata(const ::grpc::ServerContextBase& context) {
+  std::multimap<std::string, std::string> out;
+  for (const auto& [key, value] : context.client_metadata())
+    out.emplace(std::string(key.data(), key.size()), std::string(value.data(), value.size()));
+  return out;
+}
+
+::grpc::Status failure_status(const std::string& reason) {
+  return ::grpc::Status(::grpc::StatusCode::ABORTED, reason);
+}
+
+::grpc::Status ongoing_status(const std::string& reason) {
+  return ::grpc::Status(::grpc::StatusCode::FAILED_PRECONDITION, reason);
+}
+
+}  // namespace wf::grpc
