@@ -1,8 +1,8 @@
-// wf_transfer_example - DTM's inter-bank transfer as a wf workflow, against
+// wf_transfer_in_memory - DTM's inter-bank transfer as a wf workflow, against
 // two in-memory banks: a successful transfer, a rollback, and a crash with
 // recovery. Exits 0 only if every scenario run ended as expected.
 //
-// Usage: wf_transfer_example [--scenario success|rollback|crash|all]
+// Usage: wf_transfer_in_memory [--scenario success|rollback|crash|all]
 #include "scenarios.hpp"
 
 #include <cstdio>

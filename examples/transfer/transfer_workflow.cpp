@@ -51,13 +51,15 @@ namespace {
 // coroutine lambda: its arguments live in its own frame, so nothing it uses
 // can die while it waits.
 asio::awaitable<std::string> run_transfer(wf::workflow& w, boost::json::value input, std::shared_ptr<bank> from_bank,
-                                          std::shared_ptr<bank> to_bank) {
+                                          std::shared_ptr<bank> to_bank, transfer_hooks hooks) {
   const transfer_request req = parse_transfer(input);
 
   // Printing is the one side effect allowed outside branches: it changes
   // nothing the replay depends on. It shows which branches come from the journal.
-  if (w.replaying()) std::printf("  [workflow] gid %s: replaying the journal (journaled calls are not sent again)\n",
-                                 w.gid().c_str());
+  if (w.replaying()) {
+    std::printf("  [workflow] gid %s: replaying the journal (journaled calls are not sent again)\n", w.gid().c_str());
+    std::fflush(stdout);
+  }
 
   // Handlers and actions capture by value: the runtime keeps the handlers
   // until the workflow finishes, long after these statements. They are named
@@ -66,7 +68,10 @@ asio::awaitable<std::string> run_transfer(wf::workflow& w, boost::json::value in
   const bank_request out{req.from, req.amount, false};
   auto trans_out = [from_bank, out](const wf::branch_context& c) { return from_bank->trans_out(c, out); };
   auto trans_out_revert = [from_bank, out](const wf::branch_context& c) { return from_bank->trans_out_revert(c, out); };
+  const bool fresh = !w.replaying();
   co_await w.new_branch("TransOut").on_rollback(trans_out_revert).run(trans_out);
+  // run() returns once TransOut's outcome is in the journal.
+  if (fresh && hooks.after_trans_out) hooks.after_trans_out(w.gid());
 
   const bank_request in{req.to, req.amount, req.fail_at_trans_in};
   auto trans_in = [to_bank, in](const wf::branch_context& c) { return to_bank->trans_in(c, in); };
@@ -78,9 +83,10 @@ asio::awaitable<std::string> run_transfer(wf::workflow& w, boost::json::value in
 
 }  // namespace
 
-void register_transfer(wf::runtime& rt, std::shared_ptr<bank> from_bank, std::shared_ptr<bank> to_bank) {
-  rt.register_workflow(workflow_name, [from_bank, to_bank](wf::workflow& w, boost::json::value input) {
-    return run_transfer(w, std::move(input), from_bank, to_bank);
+void register_transfer(wf::runtime& rt, std::shared_ptr<bank> from_bank, std::shared_ptr<bank> to_bank,
+                       transfer_hooks hooks) {
+  rt.register_workflow(workflow_name, [from_bank, to_bank, hooks](wf::workflow& w, boost::json::value input) {
+    return run_transfer(w, std::move(input), from_bank, to_bank, hooks);
   });
 }
 

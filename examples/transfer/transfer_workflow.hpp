@@ -17,6 +17,7 @@
 #include <boost/json/value.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -39,10 +40,18 @@ boost::json::value to_json(const transfer_request& request);
 /// request fails the workflow for good instead of being retried forever.
 transfer_request parse_transfer(const boost::json::value& input);
 
+/// Optional hooks into the workflow, for demonstrations.
+struct transfer_hooks {
+  /// Called when TransOut's outcome is journaled (not when it is replayed):
+  /// the orchestrator's --crash-after-trans-out kills the process here.
+  std::function<void(const std::string& gid)> after_trans_out;
+};
+
 /// Registers the `transfer` workflow on `rt`. The banks are shared with the
 /// workflow's branches and handlers, which the runtime keeps until the
 /// workflow finishes.
-void register_transfer(wf::runtime& rt, std::shared_ptr<bank> from_bank, std::shared_ptr<bank> to_bank);
+void register_transfer(wf::runtime& rt, std::shared_ptr<bank> from_bank, std::shared_ptr<bank> to_bank,
+                       transfer_hooks hooks = {});
 
 }  // namespace transfer
 
