@@ -84,10 +84,13 @@ asio::awaitable<std::string> run_transfer(wf::workflow& w, boost::json::value in
 }  // namespace
 
 void register_transfer(wf::runtime& rt, std::shared_ptr<bank> from_bank, std::shared_ptr<bank> to_bank,
-                       transfer_hooks hooks) {
-  rt.register_workflow(workflow_name, [from_bank, to_bank, hooks](wf::workflow& w, boost::json::value input) {
-    return run_transfer(w, std::move(input), from_bank, to_bank, hooks);
-  });
+                       transfer_hooks hooks, wf::workflow_options options) {
+  rt.register_workflow(
+      workflow_name,
+      [from_bank, to_bank, hooks](wf::workflow& w, boost::json::value input) {
+        return run_transfer(w, std::move(input), from_bank, to_bank, hooks);
+      },
+      options);
 }
 
 }  // namespace transfer

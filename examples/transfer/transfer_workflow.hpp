@@ -51,7 +51,7 @@ struct transfer_hooks {
 /// workflow's branches and handlers, which the runtime keeps until the
 /// workflow finishes.
 void register_transfer(wf::runtime& rt, std::shared_ptr<bank> from_bank, std::shared_ptr<bank> to_bank,
-                       transfer_hooks hooks = {});
+                       transfer_hooks hooks = {}, wf::workflow_options options = {});
 
 }  // namespace transfer
 
