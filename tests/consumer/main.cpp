@@ -1,6 +1,10 @@
 // Registers and runs one workflow with an installed wf.
+#include <wf/http.hpp>
 #include <wf/postgres_store.hpp>
 #include <wf/wf.hpp>
+#ifdef CONSUMER_HAS_GRPC
+#include <wf/grpc.hpp>
+#endif
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -30,6 +34,12 @@ int main() {
     return EXIT_FAILURE;
   } catch (const wf::postgres_error&) {
   }
+  // wf::http and wf::grpc link: their participant-side helpers run without a server.
+  wf::http::client http(io.get_executor());
+  if (http.connections_opened() != 0) return EXIT_FAILURE;
+#ifdef CONSUMER_HAS_GRPC
+  if (wf::grpc::failure_status("no").error_code() != grpc::StatusCode::ABORTED) return EXIT_FAILURE;
+#endif
   std::cout << result << "\n";
   return result == "hello, wf" ? EXIT_SUCCESS : EXIT_FAILURE;
 }
