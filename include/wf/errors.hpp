@@ -14,6 +14,7 @@
 #ifndef WF_ERRORS_HPP
 #define WF_ERRORS_HPP
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 
@@ -67,6 +68,19 @@ class workflow_stuck_error : public std::runtime_error {
 class conflict_error : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
+};
+
+/// The largest input, result, failure reason or journaled value wf accepts:
+/// 64 MiB. (PostgreSQL's own limit for one value is 1 GiB; a journal is read
+/// whole on every resumption, so wf's is lower.)
+inline constexpr std::size_t max_payload_bytes = std::size_t{64} << 20;
+
+/// An input (thrown by `execute` / `enqueue`, nothing stored) or a result,
+/// reason or recorded value (the workflow is marked `stuck` with this
+/// message) over `max_payload_bytes`.
+class payload_too_large_error : public std::length_error {
+ public:
+  using std::length_error::length_error;
 };
 
 /// `execute` named a workflow that is not registered on this runtime.

@@ -1,4 +1,5 @@
 #include "attempt.hpp"
+#include "../text.hpp"
 
 #include <cstdio>
 
@@ -55,8 +56,19 @@ void attempt::check_can_go_on() const {
   if (halted_) throw halt_signal{};
 }
 
+// Stops the workflow for good (it is marked stuck with `error`'s message).
+void attempt::stop_with(std::exception_ptr error, std::string reason) {
+  stop_ = std::move(error);
+  stop_reason_ = std::move(reason);
+  std::rethrow_exception(stop_);
+}
+
 replay_cursor::next_step attempt::next(record_kind kind, const std::string& name) {
   check_can_go_on();
+  if (const auto problem = name_problem(name); !problem.empty()) {
+    const std::string reason = "wf: the name of a " + std::string(to_string(kind)) + " " + problem;
+    stop_with(std::make_exception_ptr(std::invalid_argument(reason)), reason);
+  }
   try {
     return cursor_.next(kind, name);
   } catch (const nondeterminism_error& e) {
@@ -67,6 +79,7 @@ replay_cursor::next_step attempt::next(record_kind kind, const std::string& name
 }
 
 boost::asio::awaitable<void> attempt::append(std::vector<journal_record> records, std::optional<progress> p) {
+  check_sizes(records, p);
   write w{state_.gid, state_.epoch, records, std::move(p)};
   const auto status = co_await commit_one(store_, std::move(w));
   if (status != write_status::ok) {
@@ -80,6 +93,17 @@ boost::asio::awaitable<void> attempt::append(std::vector<journal_record> records
     std::rethrow_exception(stop_);
   }
   for (auto& r : records) cursor_.appended(std::move(r));
+}
+
+void attempt::check_sizes(const std::vector<journal_record>& records, const std::optional<progress>& p) {
+  auto over = [&](std::size_t size, const std::string& what) {
+    if (size <= max_payload_bytes) return;
+    const std::string reason = "wf: " + what + " of " + std::to_string(size) + " bytes is over the limit of " +
+                               std::to_string(max_payload_bytes) + " bytes";
+    stop_with(std::make_exception_ptr(payload_too_large_error(reason)), reason);
+  };
+  for (const auto& r : records) over(r.payload.size(), "the outcome of " + std::string(to_string(r.kind)) + " '" + r.name + "'");
+  if (p) over(p->result.size(), "the workflow's result");
 }
 
 boost::asio::awaitable<void> attempt::append_one(journal_record r, std::optional<progress> p) {

@@ -89,6 +89,8 @@ class attempt {
 
   // Throws what stops this run, if anything does (see the members below).
   void check_can_go_on() const;
+  [[noreturn]] void stop_with(std::exception_ptr error, std::string reason);
+  void check_sizes(const std::vector<journal_record>& records, const std::optional<progress>& p);
   // Consults the cursor; records a non-determinism error so that it stops the
   // run even if the workflow code catches it.
   replay_cursor::next_step next(record_kind kind, const std::string& name);

@@ -1,4 +1,5 @@
 #include "attempt.hpp"
+#include "../text.hpp"
 
 #include <wf/runtime.hpp>
 
@@ -43,6 +44,12 @@ void check_gid(const std::string& gid) {
   for (unsigned char c : gid)
     if (c < 0x21 || c > 0x7e)
       throw std::invalid_argument("wf: workflow id must be printable ASCII without spaces");
+}
+
+void check_input(const std::string& input) {
+  if (input.size() > max_payload_bytes)
+    throw payload_too_large_error("wf: workflow input of " + std::to_string(input.size()) +
+                                  " bytes is over the limit of " + std::to_string(max_payload_bytes) + " bytes");
 }
 
 }  // namespace
@@ -294,6 +301,8 @@ runtime::runtime(asio::any_io_executor executor, std::shared_ptr<store> store, r
     : impl_(std::make_shared<impl>(std::move(executor), std::move(store), std::move(options))) {
   if (!impl_->st) throw std::invalid_argument("wf::runtime: null store");
   if (impl_->options.lease_duration.count() < 3) throw std::invalid_argument("wf::runtime: lease_duration too short");
+  if (const auto problem = detail::name_problem(impl_->options.executor_id, 128); !problem.empty())
+    throw std::invalid_argument("wf::runtime: executor_id " + problem);
 }
 
 runtime::~runtime() {
@@ -370,6 +379,7 @@ void check_same(const std::string& gid, const std::string& name, const std::stri
 asio::awaitable<void> runtime::enqueue(std::string name, std::string gid, std::string input) {
   auto self = impl_;
   check_gid(gid);
+  check_input(input);
   auto init = new_workflow(gid, name, input, registered(*self, name), "", std::chrono::milliseconds(0));
   auto created = co_await self->st->create(std::move(init));
   if (!created.created) check_same(gid, name, input, created.state.name, created.state.input);
@@ -385,6 +395,8 @@ const std::string& runtime::executor_id() const noexcept { return impl_->options
 
 void runtime::add(std::string name, detail::raw_workflow fn, workflow_options options) {
   if (name.empty()) throw std::invalid_argument("wf: empty workflow name");
+  if (const auto problem = detail::name_problem(name); !problem.empty())
+    throw std::invalid_argument("wf: workflow name " + problem);
   if (impl_->registry.count(name)) throw duplicate_workflow_error("wf: workflow '" + name + "' is already registered");
   impl_->registry.emplace(std::move(name), detail::registration{std::move(fn), std::move(options)});
 }
@@ -411,6 +423,7 @@ asio::awaitable<std::shared_ptr<runtime::active>> runtime::join_or_start(std::st
                                                                          std::string input) {
   auto self = impl_;
   check_gid(gid);
+  check_input(input);
   const auto& reg = registered(*self, name);
   auto conflict = [&](const std::string& existing_name, const std::string& existing_input) {
     check_same(gid, name, input, existing_name, existing_input);

@@ -4,6 +4,7 @@
 #include <wf/http.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -32,6 +33,8 @@ struct test_server {
   bool silent = false;          // read requests, never answer
   bool close_after_reply = false;  // say keep-alive, then close anyway
   std::size_t body_size = 0;    // if set, answer 200 with a body this large
+  std::string raw_reply;        // if set, write these bytes instead of a response...
+  bool hold_open = false;       // ...and then keep the connection open, saying nothing more
 
   std::string url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + path;
@@ -58,6 +61,14 @@ struct test_server {
       if (silent) {
         asio::steady_timer forever(io, asio::steady_timer::time_point::max());
         co_await forever.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        co_return;
+      }
+      if (!raw_reply.empty()) {
+        co_await asio::async_write(socket, asio::buffer(raw_reply), asio::redirect_error(asio::use_awaitable, ec));
+        if (hold_open) {
+          asio::steady_timer forever(io, asio::steady_timer::time_point::max());
+          co_await forever.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
         co_return;
       }
       int status = 200;
@@ -125,6 +136,27 @@ TEST_CASE("http: no answer within the timeout is a transport error", "[http]") {
   } catch (const wf::http::transport_error& e) {
     CHECK_THAT(e.what(), Catch::Contains("timeout"));
   }
+}
+
+TEST_CASE("http: an answer that is not HTTP is a transport error", "[http]") {
+  asio::io_context io;
+  test_server server(io);
+  server.raw_reply = std::string("\x16\x03\x01 garbage, not HTTP\r\n\r\n", 26);
+  try {
+    run(io, wf::http::client(io.get_executor()).post(call, server.url("/a"), ""));
+    FAIL("answered");
+  } catch (const wf::http::transport_error& e) {
+    CHECK_THAT(e.what(), Catch::StartsWith("wf::http: "));
+  }
+}
+
+TEST_CASE("http: a body that never ends (no length, connection held open) times out", "[http]") {
+  asio::io_context io;
+  test_server server(io);
+  server.raw_reply = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nthe start of a body that never ends";
+  server.hold_open = true;
+  wf::http::client c(io.get_executor(), {.timeout = std::chrono::milliseconds(200)});
+  CHECK_THROWS_AS(run(io, c.post(call, server.url("/a"), "")), wf::http::transport_error);
 }
 
 TEST_CASE("http: a refused connection is a transport error", "[http]") {

@@ -1,5 +1,6 @@
 #include "schema.hpp"
 #include "statements.hpp"
+#include "../../text.hpp"
 #include "worker.hpp"
 
 #include <wf/postgres_store.hpp>
@@ -396,7 +397,7 @@ write_status apply_write(pqxx::transaction_base& tx, const write& w) {
   if (w.new_progress) {
     const auto& p = *w.new_progress;
     r = tx.exec_prepared("wf_append_progress", w.gid, w.epoch, n, size_before, static_cast<int>(p.status),
-                         pqxx::binarystring(p.result), p.attempts, p.last_error, pg::to_us(p.next_attempt_at));
+                         pqxx::binarystring(p.result), p.attempts, detail::storable_text(p.last_error), pg::to_us(p.next_attempt_at));
   } else {
     r = tx.exec_prepared("wf_append", w.gid, w.epoch, n, size_before);
   }

@@ -1,4 +1,5 @@
 #include "statements.hpp"
+#include "../../text.hpp"
 
 #include <pqxx/binarystring>
 #include <pqxx/field>
@@ -207,7 +208,7 @@ bool batch::add(const write& w) {
   status_.push_back(std::to_string(static_cast<int>(p.status)));
   result_.push_back(bytea_text(p.result));
   attempts_.push_back(std::to_string(p.attempts));
-  last_error_.push_back(p.last_error);
+  last_error_.push_back(detail::storable_text(p.last_error));
   next_us_.push_back(std::to_string(to_us(p.next_attempt_at)));
   for (const auto& r : w.records) {
     r_gid_.push_back(w.gid);
