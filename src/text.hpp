@@ -54,7 +54,7 @@ inline std::string storable_text(std::string_view s) {
   out.reserve(s.size());
   static const char hex[] = "0123456789abcdef";
   for (std::size_t i = 0; i < s.size();) {
-    const auto n = s[i] == '\0' ? 0 : utf8_sequence(s, i);
+    const auto n = utf8_sequence(s, i);
     if (s[i] == '\0') {
       out += "\\0";
       ++i;
@@ -70,6 +70,17 @@ inline std::string storable_text(std::string_view s) {
     }
   }
   return out;
+}
+
+/// At most the first 200 bytes of `s`, for an error message ("..." if cut).
+inline std::string snippet(std::string_view s) {
+  return s.size() <= 200 ? std::string(s) : std::string(s.substr(0, 200)) + "...";
+}
+
+/// "<what> of <size> bytes is over the limit of <max> bytes".
+inline std::string size_problem(std::string_view what, std::size_t size, std::size_t max) {
+  return std::string(what) + " of " + std::to_string(size) + " bytes is over the limit of " + std::to_string(max) +
+         " bytes";
 }
 
 }  // namespace wf::detail

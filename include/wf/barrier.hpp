@@ -123,7 +123,7 @@ class barrier {
  private:
   barrier_info info_;
   std::string table_;        // as given, validated
-  std::string quoted_table_; // "schema"."table", safe to splice into SQL
+  std::string insert_sql_;   // the barrier row's INSERT, for the validated table
   int calls_ = 0;
 };
 

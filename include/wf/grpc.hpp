@@ -37,7 +37,6 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <grpcpp/client_context.h>
-#include <grpcpp/server_context.h>
 #include <grpcpp/support/status.h>
 
 #include <chrono>
@@ -134,6 +133,8 @@ wf::handler handler(std::shared_ptr<Stub> stub, unary_method<Async, Request, Res
 // ---- for participants
 
 /// The metadata of an incoming call, as strings, for `wf::barrier_from_metadata`.
+/// (`ServerContextBase` is declared by <grpcpp/client_context.h>; server code
+/// has the full type from its generated service header.)
 std::multimap<std::string, std::string> client_metadata(const ::grpc::ServerContextBase& context);
 
 /// The status that tells wf (and DTM) "refused for good": ABORTED.

@@ -1,12 +1,13 @@
 #include <wf/errors.hpp>
 #include <wf/grpc.hpp>
 
-#include <boost/asio/associated_executor.hpp>
+#include "../post_back.hpp"
+#include "../text.hpp"
+
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include <grpcpp/server_context.h>
 
 
 namespace asio = boost::asio;
@@ -38,8 +39,6 @@ const char* code_name(::grpc::StatusCode code) {
   }
 }
 
-std::string snippet(const std::string& s) { return s.size() <= 200 ? s : s.substr(0, 200) + "..."; }
-
 // One call in flight: the awaiting coroutine's handler, until gRPC's callback
 // hands it back to the coroutine's executor.
 template <class Handler, class Executor>
@@ -63,7 +62,7 @@ struct pending {
       throw wf::ongoing(message);
     default:
       throw status_error(status.error_code(),
-                         std::string("wf::grpc: ") + code_name(status.error_code()) + ": " + snippet(message));
+                         std::string("wf::grpc: ") + code_name(status.error_code()) + ": " + wf::detail::snippet(message));
   }
 }
 
@@ -85,7 +84,7 @@ asio::awaitable<void> unary(const branch_context& call, const call_options& opti
   context->set_wait_for_ready(options.wait_for_ready);
 
   auto init = [&context, &keep, &start](auto handler) {
-    auto tracked = asio::prefer(asio::get_associated_executor(handler), asio::execution::outstanding_work.tracked);
+    auto tracked = wf::detail::tracked_executor(handler);
     using state_t = pending<decltype(handler), decltype(tracked)>;
     auto state = std::make_shared<state_t>(std::move(handler), std::move(tracked));
     state->context = context;
@@ -94,10 +93,9 @@ asio::awaitable<void> unary(const branch_context& call, const call_options& opti
     // coroutine's executor; the context and the exchange go with it, so they
     // are released there and not inside gRPC's callback.
     auto done = [state](::grpc::Status status) {
-      auto target = asio::prefer(state->busy, asio::execution::outstanding_work.untracked);
-      asio::post(target, [h = std::move(state->handler), busy = std::move(state->busy),
-                          context = std::move(state->context), keep = std::move(state->keep),
-                          status = std::move(status)]() mutable { std::move(h)(std::move(status)); });
+      auto complete = [h = std::move(state->handler), context = std::move(state->context),
+                       keep = std::move(state->keep)](::grpc::Status s) mutable { std::move(h)(std::move(s)); };
+      wf::detail::post_back(std::move(state->busy), std::move(complete), std::move(status));
     };
     start(context.get(), std::move(done));
   };

@@ -1,7 +1,8 @@
+#include "../text.hpp"
+
 #include <wf/errors.hpp>
 #include <wf/http.hpp>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -51,13 +52,10 @@ destination resolve_url(const std::string& url, const branch_context& call) {
   return d;
 }
 
-std::string snippet(const std::string& body) {
-  return body.size() <= 200 ? body : body.substr(0, 200) + "...";
-}
 
 }  // namespace
 
-struct client::impl : std::enable_shared_from_this<client::impl> {
+struct client::impl {
   impl(asio::any_io_executor e, client_options o) : ex(std::move(e)), options(o) {}
 
   asio::any_io_executor ex;
@@ -136,7 +134,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
           throw ongoing(res.body().empty() ? std::string("HTTP 425 from ") + d.key() : res.body());
         default:
           throw transport_error("wf::http: HTTP " + std::to_string(res.result_int()) + " from " + d.key() + ": " +
-                                snippet(res.body()));
+                                wf::detail::snippet(res.body()));
       }
     }
   }

@@ -98,8 +98,7 @@ boost::asio::awaitable<void> attempt::append(std::vector<journal_record> records
 void attempt::check_sizes(const std::vector<journal_record>& records, const std::optional<progress>& p) {
   auto over = [&](std::size_t size, const std::string& what) {
     if (size <= max_payload_bytes) return;
-    const std::string reason = "wf: " + what + " of " + std::to_string(size) + " bytes is over the limit of " +
-                               std::to_string(max_payload_bytes) + " bytes";
+    const std::string reason = "wf: " + size_problem(what, size, max_payload_bytes);
     stop_with(std::make_exception_ptr(payload_too_large_error(reason)), reason);
   };
   for (const auto& r : records) over(r.payload.size(), "the outcome of " + std::string(to_string(r.kind)) + " '" + r.name + "'");

@@ -48,8 +48,7 @@ void check_gid(const std::string& gid) {
 
 void check_input(const std::string& input) {
   if (input.size() > max_payload_bytes)
-    throw payload_too_large_error("wf: workflow input of " + std::to_string(input.size()) +
-                                  " bytes is over the limit of " + std::to_string(max_payload_bytes) + " bytes");
+    throw payload_too_large_error("wf: " + detail::size_problem("workflow input", input.size(), max_payload_bytes));
 }
 
 }  // namespace

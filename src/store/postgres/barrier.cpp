@@ -1,5 +1,6 @@
 // The participant's barrier (see wf/barrier.hpp and docs/participants.md).
 #include "barrier_sql.hpp"
+#include "schema.hpp"
 
 #include <wf/barrier.hpp>
 
@@ -98,20 +99,14 @@ class collector {
   std::array<std::optional<std::string>, n_fields> found_;
 };
 
-bool valid_identifier(std::string_view s) {
-  bool ok = !s.empty() && s.size() <= 63 && (s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z'));
-  for (char c : s) ok = ok && (c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
-  return ok;
-}
-
 struct table_name {
   std::string schema;  // empty: the search path decides
   std::string table;
 
-  // Quoted, so that a name that happens to be an SQL keyword still works;
   // valid_identifier() leaves nothing that could escape the quotes.
   std::string quoted() const {
-    return (schema.empty() ? "" : "\"" + schema + "\".") + "\"" + table + "\"";
+    using detail::pg::quoted_identifier;
+    return (schema.empty() ? "" : quoted_identifier(schema) + ".") + quoted_identifier(table);
   }
 };
 
@@ -124,7 +119,7 @@ table_name checked_table(const std::string& name) {
     t.schema = name.substr(0, dot);
     t.table = name.substr(dot + 1);
   }
-  if ((dot != std::string::npos && !valid_identifier(t.schema)) || !valid_identifier(t.table))
+  if ((dot != std::string::npos && !detail::pg::valid_identifier(t.schema)) || !detail::pg::valid_identifier(t.table))
     invalid("invalid table name " + shown(name) +
             ": use schema.table or table, each 1-63 characters of a-z, 0-9 and _, not starting with a digit");
   return t;
@@ -167,30 +162,29 @@ void create_barrier_table(pqxx::connection& c, const std::string& table) {
   tx.exec("SET LOCAL client_min_messages = warning");  // no "already exists, skipping" notices
   // CREATE ... IF NOT EXISTS is not safe against a concurrent creator: one at a time.
   tx.exec_params("SELECT pg_advisory_xact_lock(hashtext($1))", "wf.barrier_table." + table);
-  if (!t.schema.empty()) tx.exec("CREATE SCHEMA IF NOT EXISTS \"" + t.schema + "\"");
+  if (!t.schema.empty()) tx.exec("CREATE SCHEMA IF NOT EXISTS " + detail::pg::quoted_identifier(t.schema));
   tx.exec("CREATE TABLE IF NOT EXISTS " + t.quoted() + " " + detail::pg::barrier_columns);  // from sql/barrier.sql
   tx.commit();
 }
 
 barrier::barrier(barrier_info info, std::string table) : info_(std::move(info)), table_(std::move(table)) {
   validate({info_.trans_type, info_.gid, info_.branch_id, info_.op}, struct_names, "");
-  quoted_table_ = checked_table(table_).quoted();
+  // The conflict target, not a constraint name, so that any unique index on
+  // these columns will do (DTM's tables name theirs uniq_barrier).
+  insert_sql_ = "INSERT INTO " + checked_table(table_).quoted() +
+                " (trans_type, gid, branch_id, op, barrier_id, reason, create_time)"
+                " VALUES ($1, $2, $3, $4, $5, $6, now())"
+                " ON CONFLICT (gid, branch_id, op, barrier_id) DO NOTHING";
 }
 
 bool barrier::call(pqxx::connection& c, const std::function<void(pqxx::work&)>& business) {
   char id[16];
   std::snprintf(id, sizeof id, "%02d", ++calls_);
-  // The conflict target, not a constraint name, so that any unique index on
-  // these columns will do (DTM's tables name theirs uniq_barrier).
-  const std::string insert = "INSERT INTO " + quoted_table_ +
-                             " (trans_type, gid, branch_id, op, barrier_id, reason, create_time)"
-                             " VALUES ($1, $2, $3, $4, $5, $6, now())"
-                             " ON CONFLICT (gid, branch_id, op, barrier_id) DO NOTHING";
   auto record = [&](pqxx::work& tx, std::string_view op) {
     // Under READ COMMITTED, an insert that meets a row another transaction has
     // inserted but not yet committed waits for that transaction: the second
     // of two concurrent requests sees the outcome of the first.
-    return tx.exec_params(insert, info_.trans_type, info_.gid, info_.branch_id, std::string(op), std::string(id),
+    return tx.exec_params(insert_sql_, info_.trans_type, info_.gid, info_.branch_id, std::string(op), std::string(id),
                           info_.op)
                .affected_rows() == 1;
   };

@@ -54,11 +54,7 @@ struct write_op_model final : write_op {
       else
         value = std::move(statuses);
     }
-    // Only the posted handler keeps the caller's io_context busy (see on_worker).
-    auto target = asio::prefer(ex, asio::execution::outstanding_work.untracked);
-    asio::post(target, [h = std::move(handler), busy = std::move(ex), error, v = std::move(value)]() mutable {
-      std::move(h)(error, std::move(v));
-    });
+    detail::post_back(std::move(ex), std::move(handler), error, std::move(value));
   }
   Handler handler;
   Executor ex;
@@ -66,14 +62,11 @@ struct write_op_model final : write_op {
 
 class group_writer {
  public:
-  group_writer(const postgres_options& o, std::atomic<std::uint64_t>& reconnects)
-      : conninfo_(o.connection),
+  group_writer(const postgres_options& o, pg::session::prepare_fn prepare, std::atomic<std::uint64_t>& reconnects)
+      : session_(o.connection, std::move(prepare), reconnects),
         schema_(o.schema),
         max_batch_(std::max<std::size_t>(1, o.max_batch)),
-        wait_(o.batch_wait),
-        idle_(o.idle_transaction_timeout),
-        lock_timeout_(o.lock_timeout),
-        reconnects_(reconnects) {
+        wait_(o.batch_wait) {
     thread_ = std::thread([this] { run(); });
   }
   ~group_writer() {
@@ -90,7 +83,7 @@ class group_writer {
   template <class T>
   asio::awaitable<T> submit(std::optional<workflow_state> create, std::vector<write> writes) {
     auto init = [this](auto handler, std::optional<workflow_state> c, std::vector<write> w) {
-      auto ex = asio::prefer(asio::get_associated_executor(handler), asio::execution::outstanding_work.tracked);
+      auto ex = detail::tracked_executor(handler);
       auto op = std::make_unique<write_op_model<T, decltype(handler), decltype(ex)>>(std::move(handler), std::move(ex));
       op->create = std::move(c);
       op->writes = std::move(w);
@@ -126,17 +119,6 @@ class group_writer {
     }
   }
 
-  pqxx::connection& connection() {
-    if (conn_ && conn_->is_open()) return *conn_;
-    if (conn_ || lost_) ++reconnects_;
-    lost_ = false;
-    conn_.reset();
-    auto c = pg::connect(conninfo_);
-    pg::prepare_session(*c, schema_, idle_, lock_timeout_);
-    conn_ = std::move(c);
-    return *conn_;
-  }
-
   // One transaction for the whole group. If the server rejects a statement
   // (nothing was committed), each op is retried alone, so that one bad write
   // cannot keep failing the others. A lost connection or an in-doubt commit
@@ -154,8 +136,7 @@ class group_writer {
       statement_error = state != "55P03" && state != "57014";
       error = std::current_exception();
     } catch (const pqxx::broken_connection&) {
-      conn_.reset();
-      lost_ = true;
+      session_.reset();
       error = std::current_exception();
     } catch (...) {
       error = std::current_exception();
@@ -166,7 +147,7 @@ class group_writer {
         try {
           run_transaction(it, it + 1);
         } catch (const pqxx::broken_connection&) {
-          conn_.reset();
+          session_.reset();
           one = std::current_exception();
         } catch (...) {
           one = std::current_exception();
@@ -180,7 +161,7 @@ class group_writer {
 
   template <class It>
   void run_transaction(It first, It last) {
-    auto& c = connection();
+    auto& c = session_.connection();
     std::vector<write_op*> creates, commits;
     bool notify = false;
     for (auto it = first; it != last; ++it) {
@@ -192,18 +173,19 @@ class group_writer {
       }
     }
     const bool duplicates = has_duplicates(commits);
+    auto work = [&](pqxx::transaction_base& tx) {
+      if (!creates.empty()) create_all(tx, creates);
+      if (!commits.empty()) write_all(tx, commits, duplicates);
+      if (notify) tx.exec_params("SELECT pg_notify($1, '')", pg::work_channel(schema_));
+    };
     if ((creates.empty() || commits.empty()) && !duplicates) {
       // One statement does the group's work and is atomic on its own: run it
       // as its own transaction, one round trip instead of three.
       pqxx::nontransaction tx(c);
-      if (!creates.empty()) create_all(tx, creates);
-      if (!commits.empty()) write_all(tx, commits, false);
-      if (notify) tx.exec_params("SELECT pg_notify($1, '')", schema_ + "_work");
+      work(tx);
     } else {
       pqxx::work tx(c);
-      if (!creates.empty()) create_all(tx, creates);
-      if (!commits.empty()) write_all(tx, commits, duplicates);
-      if (notify) tx.exec_params("SELECT pg_notify($1, '')", schema_ + "_work");
+      work(tx);
       tx.commit();
     }
     ++transactions_;
@@ -292,15 +274,10 @@ class group_writer {
     }
   }
 
-  std::string conninfo_;
+  pg::session session_;
   std::string schema_;
   std::size_t max_batch_;
   std::chrono::microseconds wait_;
-  std::chrono::milliseconds idle_;
-  std::chrono::milliseconds lock_timeout_;
-  std::atomic<std::uint64_t>& reconnects_;
-  std::unique_ptr<pqxx::connection> conn_;
-  bool lost_ = false;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<write_op>> queue_;
@@ -381,7 +358,7 @@ claim_status classify_unclaimed(pqxx::work& tx, const std::string& gid, claim_re
   return r.state.finished() ? claim_status::finished : claim_status::busy;
 }
 
-std::vector<journal_record> read_journal(pqxx::work& tx, const std::string& gid) {
+std::vector<journal_record> read_journal(pqxx::transaction_base& tx, const std::string& gid) {
   std::vector<journal_record> out;
   for (const auto& row : tx.exec_prepared("wf_journal", gid)) out.push_back(pg::record_from_row(row));
   return out;
@@ -389,10 +366,9 @@ std::vector<journal_record> read_journal(pqxx::work& tx, const std::string& gid)
 
 write_status apply_write(pqxx::transaction_base& tx, const write& w) {
   const auto n = static_cast<int>(w.records.size());
-  const int size_before = w.records.empty() ? 0 : static_cast<int>(w.records.front().seq) - 1;
-  for (int i = 0; i < n; ++i)
-    if (w.records[static_cast<std::size_t>(i)].seq != static_cast<std::uint32_t>(size_before + 1 + i))
-      return write_status::conflict;
+  const auto before = pg::size_before(w);
+  if (!before) return write_status::conflict;
+  const auto size_before = static_cast<int>(*before);
   pqxx::result r;
   if (w.new_progress) {
     const auto& p = *w.new_progress;
@@ -415,7 +391,6 @@ write_status apply_write(pqxx::transaction_base& tx, const write& w) {
 }  // namespace
 
 struct postgres_store::impl {
-  postgres_options options;
   std::atomic<std::uint64_t> reconnects{0};
   std::unique_ptr<group_writer> writer;
   std::unique_ptr<pg::worker> reader;
@@ -449,15 +424,12 @@ std::shared_ptr<postgres_store> postgres_store::open(postgres_options options) {
     }
   }
   auto p = std::make_unique<impl>();
-  p->options = options;
-  p->writer = std::make_unique<group_writer>(options, p->reconnects);
-  p->reader = std::make_unique<pg::worker>(
-      options.connection,
-      [o = options](pqxx::connection& c) {
-        pg::prepare_session(c, o.schema, o.idle_transaction_timeout, o.lock_timeout);
-      },
-      p->reconnects);
-  p->notifications = std::make_unique<listener>(options.connection, options.schema + "_work");
+  auto prepare = [o = options](pqxx::connection& c) {
+    pg::prepare_session(c, o.schema, o.idle_transaction_timeout, o.lock_timeout);
+  };
+  p->writer = std::make_unique<group_writer>(options, prepare, p->reconnects);
+  p->reader = std::make_unique<pg::worker>(options.connection, prepare, p->reconnects);
+  p->notifications = std::make_unique<listener>(options.connection, pg::work_channel(options.schema));
   return std::shared_ptr<postgres_store>(new postgres_store(std::move(p)));
 }
 
@@ -500,19 +472,35 @@ asio::awaitable<claim_result> postgres_store::claim(std::string gid, std::string
   co_return co_await pg::on_worker<claim_result>(*impl_->reader, std::move(fn));
 }
 
+namespace {
+// Claims the workflows `statement` (wf_claim_due or wf_claim_resumable) picks,
+// and reads all their journals in one more query.
+std::vector<claim_result> claim_many(pqxx::work& tx, const char* statement, const std::string& owner,
+                                     std::chrono::milliseconds lease, std::size_t limit) {
+  std::vector<claim_result> out;
+  std::map<std::string, std::size_t> index;
+  std::vector<std::string> gids;
+  for (const auto& row : tx.exec_prepared(statement, owner, lease.count(), sql_limit(limit))) {
+    claim_result r;
+    r.status = claim_status::claimed;
+    r.state = pg::state_from_row(row);
+    index[r.state.gid] = out.size();
+    gids.push_back(r.state.gid);
+    out.push_back(std::move(r));
+  }
+  if (!gids.empty())
+    for (const auto& row : tx.exec_prepared("wf_journals", pg::text_array(gids)))
+      out[index.at(row[6].as<std::string>())].journal.push_back(pg::record_from_row(row));
+  return out;
+}
+}  // namespace
+
 asio::awaitable<std::vector<claim_result>> postgres_store::claim_due(std::string owner,
                                                                      std::chrono::milliseconds lease,
                                                                      std::size_t limit) {
   auto fn = [owner = std::move(owner), lease, limit](pqxx::connection& c) {
     pqxx::work tx(c);
-    std::vector<claim_result> out;
-    for (const auto& row : tx.exec_prepared("wf_claim_due", owner, lease.count(), sql_limit(limit))) {
-      claim_result r;
-      r.status = claim_status::claimed;
-      r.state = pg::state_from_row(row);
-      r.journal = read_journal(tx, r.state.gid);
-      out.push_back(std::move(r));
-    }
+    auto out = claim_many(tx, "wf_claim_due", owner, lease, limit);
     tx.commit();
     return out;
   };
@@ -524,21 +512,7 @@ asio::awaitable<std::vector<claim_result>> postgres_store::claim_resumable(std::
                                                                            std::size_t limit) {
   auto fn = [owner = std::move(owner), lease, limit](pqxx::connection& c) {
     pqxx::work tx(c);
-    std::vector<claim_result> out;
-    std::map<std::string, std::size_t> index;
-    std::vector<std::string> gids;
-    for (const auto& row : tx.exec_prepared("wf_claim_resumable", owner, lease.count(), sql_limit(limit))) {
-      claim_result r;
-      r.status = claim_status::claimed;
-      r.state = pg::state_from_row(row);
-      index[r.state.gid] = out.size();
-      gids.push_back(r.state.gid);
-      out.push_back(std::move(r));
-    }
-    // All their journals in one query.
-    if (!gids.empty())
-      for (const auto& row : tx.exec_prepared("wf_journals", pg::text_array(gids)))
-        out[index.at(row[6].as<std::string>())].journal.push_back(pg::record_from_row(row));
+    auto out = claim_many(tx, "wf_claim_resumable", owner, lease, limit);
     tx.commit();
     return out;
   };
@@ -548,11 +522,10 @@ asio::awaitable<std::vector<claim_result>> postgres_store::claim_resumable(std::
 asio::awaitable<std::vector<std::string>> postgres_store::renew(std::string owner, std::vector<std::string> gids,
                                                                 std::chrono::milliseconds lease) {
   auto fn = [owner = std::move(owner), gids = std::move(gids), lease](pqxx::connection& c) {
-    pqxx::work tx(c);
+    pqxx::nontransaction tx(c);  // one statement: atomic on its own, one round trip
     std::set<std::string> kept;
     for (const auto& row : tx.exec_prepared("wf_renew", owner, pg::text_array(gids), lease.count()))
       kept.insert(row[0].as<std::string>());
-    tx.commit();
     std::vector<std::string> lost;
     for (const auto& g : gids)
       if (!kept.count(g)) lost.push_back(g);
@@ -563,9 +536,8 @@ asio::awaitable<std::vector<std::string>> postgres_store::renew(std::string owne
 
 asio::awaitable<std::optional<workflow_state>> postgres_store::find(std::string gid) {
   auto fn = [gid = std::move(gid)](pqxx::connection& c) {
-    pqxx::work tx(c);
+    pqxx::nontransaction tx(c);
     auto rows = tx.exec_prepared("wf_find", gid);
-    tx.commit();
     return rows.empty() ? std::optional<workflow_state>() : std::optional(pg::state_from_row(rows[0]));
   };
   co_return co_await pg::on_worker<std::optional<workflow_state>>(*impl_->reader, std::move(fn));
@@ -573,21 +545,18 @@ asio::awaitable<std::optional<workflow_state>> postgres_store::find(std::string 
 
 asio::awaitable<std::vector<journal_record>> postgres_store::journal(std::string gid) {
   auto fn = [gid = std::move(gid)](pqxx::connection& c) {
-    pqxx::work tx(c);
-    auto out = read_journal(tx, gid);
-    tx.commit();
-    return out;
+    pqxx::nontransaction tx(c);
+    return read_journal(tx, gid);
   };
   co_return co_await pg::on_worker<std::vector<journal_record>>(*impl_->reader, std::move(fn));
 }
 
 asio::awaitable<std::vector<workflow_state>> postgres_store::runnable(std::string owner, std::size_t limit) {
   auto fn = [owner = std::move(owner), limit](pqxx::connection& c) {
-    pqxx::work tx(c);
+    pqxx::nontransaction tx(c);
     std::vector<workflow_state> out;
     for (const auto& row : tx.exec_prepared("wf_runnable", owner, sql_limit(limit)))
       out.push_back(pg::state_from_row(row));
-    tx.commit();
     return out;
   };
   co_return co_await pg::on_worker<std::vector<workflow_state>>(*impl_->reader, std::move(fn));
@@ -596,10 +565,9 @@ asio::awaitable<std::vector<workflow_state>> postgres_store::runnable(std::strin
 asio::awaitable<std::size_t> postgres_store::purge(wall_clock::time_point before) {
   auto fn = [before](pqxx::connection& c) {
     std::size_t total = 0;
-    for (;;) {  // in chunks, so that no transaction holds many locks for long
-      pqxx::work tx(c);
+    for (;;) {  // in chunks, so that no statement holds many locks for long
+      pqxx::nontransaction tx(c);  // each chunk is one statement, atomic on its own
       const auto n = tx.exec_prepared("wf_purge", pg::to_us(before)).affected_rows();
-      tx.commit();
       total += n;
       if (n == 0) return total;
     }

@@ -1,7 +1,7 @@
 // wf's tables and their numbered migrations (see docs/journal-format.md).
 #include "schema.hpp"
 
-#include "worker.hpp"
+#include "statements.hpp"
 
 #include <wf/postgres_store.hpp>
 
@@ -11,10 +11,16 @@
 
 namespace wf::detail::pg {
 
+bool valid_identifier(std::string_view s) {
+  bool ok = !s.empty() && s.size() <= 63 && (s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z'));
+  for (char c : s) ok = ok && (c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
+  return ok;
+}
+
+std::string quoted_identifier(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
 std::string checked_schema(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 63 && (name[0] == '_' || (name[0] >= 'a' && name[0] <= 'z'));
-  for (char c : name) ok = ok && (c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'));
-  if (!ok)
+  if (!valid_identifier(name))
     throw postgres_error("wf: invalid schema name '" + name +
                          "': use 1-63 characters of a-z, 0-9 and _, not starting with a digit");
   return name;
@@ -64,17 +70,10 @@ CREATE TABLE {s}.journal (
   return all;
 }
 
-std::string with_schema(std::string sql, const std::string& schema) {
-  const std::string key = "{s}";
-  for (auto pos = sql.find(key); pos != std::string::npos; pos = sql.find(key, pos + schema.size()))
-    sql.replace(pos, key.size(), schema);
-  return sql;
-}
-
 }  // namespace
 
 int migrate(pqxx::connection& c, const std::string& name) {
-  const std::string schema = "\"" + name + "\"";  // checked_schema() made it safe to quote
+  const std::string schema = quoted_identifier(name);  // checked_schema() made it safe to quote
   static_assert(postgres_schema_version >= 1);
   if (migrations().size() != static_cast<std::size_t>(postgres_schema_version))
     throw std::logic_error("wf: migrations and postgres_schema_version disagree");
@@ -91,7 +90,7 @@ int migrate(pqxx::connection& c, const std::string& name) {
                                ", newer than this library's " + std::to_string(postgres_schema_version) +
                                "; upgrade wf (the database was left untouched)");
   for (int v = found + 1; v <= postgres_schema_version; ++v) {
-    tx.exec(with_schema(migrations()[static_cast<std::size_t>(v - 1)], schema));
+    tx.exec(replace_all(migrations()[static_cast<std::size_t>(v - 1)], "{s}", schema));
     tx.exec_params("INSERT INTO " + schema + ".schema_version (version) VALUES ($1)", v);
   }
   tx.commit();

@@ -5,8 +5,16 @@
 #include <pqxx/connection>
 
 #include <string>
+#include <string_view>
 
 namespace wf::detail::pg {
+
+/// 1-63 characters of a-z, 0-9 and _, not starting with a digit: safe to
+/// splice into SQL between double quotes.
+bool valid_identifier(std::string_view s);
+/// `s` between double quotes (for a valid_identifier), so that a name that
+/// happens to be an SQL keyword still works.
+std::string quoted_identifier(std::string_view s);
 
 /// `name` if it is a valid lower-case identifier; throws postgres_error otherwise.
 /// Schema names come from configuration and are spliced into SQL, so they are checked.

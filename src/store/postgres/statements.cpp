@@ -1,4 +1,5 @@
 #include "statements.hpp"
+#include "schema.hpp"
 #include "../../text.hpp"
 
 #include <pqxx/binarystring>
@@ -17,20 +18,27 @@ const char* const state_columns =
     "(extract(epoch FROM created_at) * 1000000)::bigint, "
     "(extract(epoch FROM updated_at) * 1000000)::bigint";
 
+}  // namespace
+
 std::string replace_all(std::string s, const std::string& key, const std::string& value) {
   for (auto pos = s.find(key); pos != std::string::npos; pos = s.find(key, pos + value.size()))
     s.replace(pos, key.size(), value);
   return s;
 }
 
-}  // namespace
+std::optional<std::uint32_t> size_before(const write& w) {
+  const std::uint32_t before = w.records.empty() ? 0 : w.records.front().seq - 1;
+  for (std::size_t i = 0; i < w.records.size(); ++i)
+    if (w.records[i].seq != before + 1 + i) return std::nullopt;
+  return before;
+}
 
 void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono::milliseconds idle_in_transaction,
                      std::chrono::milliseconds lock_timeout) {
   c.set_variable("idle_in_transaction_session_timeout", std::to_string(idle_in_transaction.count()));
   c.set_variable("lock_timeout", std::to_string(lock_timeout.count()));
   auto sql = [&](std::string text) {
-    return replace_all(replace_all(std::move(text), "{s}", "\"" + schema + "\""), "{cols}", state_columns);
+    return replace_all(replace_all(std::move(text), "{s}", quoted_identifier(schema)), "{cols}", state_columns);
   };
   // $5 is the lease in milliseconds; $6 the deadline in microseconds, -1 for none.
   c.prepare("wf_create_all", sql(R"(
@@ -89,26 +97,24 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
     SET epoch = epoch + 1, owner = $2, lease_expires = now() + $3 * interval '1 millisecond', updated_at = now()
     WHERE gid = $1 AND status = 0 AND (owner = $2 OR owner = '' OR lease_expires <= now())
     RETURNING {cols})"));
-  c.prepare("wf_claim_due", sql(R"(
-    WITH due AS (
-      SELECT gid AS due_gid FROM {s}.workflows
-      WHERE status = 0 AND next_attempt_at <= now() AND (owner = '' OR (owner <> $1 AND lease_expires <= now()))
+  // Claims up to $3 workflows that `which` selects, for owner $1 with a lease of $2 ms.
+  auto claim_sql = [&](const std::string& which) {
+    return sql(R"(
+    WITH picked AS (
+      SELECT gid AS picked_gid FROM {s}.workflows
+      WHERE status = 0 AND )" + which + R"(
       ORDER BY next_attempt_at LIMIT $3
       FOR UPDATE SKIP LOCKED)
     UPDATE {s}.workflows AS w
     SET epoch = w.epoch + 1, owner = $1, lease_expires = now() + $2 * interval '1 millisecond', updated_at = now()
-    FROM due WHERE w.gid = due.due_gid
-    RETURNING {cols})"));
-  c.prepare("wf_claim_resumable", sql(R"(
-    WITH mine AS (
-      SELECT gid AS mine_gid FROM {s}.workflows
-      WHERE status = 0 AND (owner = $1 OR owner = '' OR lease_expires <= now())
-      ORDER BY next_attempt_at LIMIT $3
-      FOR UPDATE SKIP LOCKED)
-    UPDATE {s}.workflows AS w
-    SET epoch = w.epoch + 1, owner = $1, lease_expires = now() + $2 * interval '1 millisecond', updated_at = now()
-    FROM mine WHERE w.gid = mine.mine_gid
-    RETURNING {cols})"));
+    FROM picked WHERE w.gid = picked.picked_gid
+    RETURNING {cols})");
+  };
+  // Due: enqueued ones, and other runners' whose lease expired, once their next attempt is due.
+  c.prepare("wf_claim_due",
+            claim_sql("next_attempt_at <= now() AND (owner = '' OR (owner <> $1 AND lease_expires <= now()))"));
+  // Resumable: this runner's own, enqueued ones, and those whose lease expired.
+  c.prepare("wf_claim_resumable", claim_sql("(owner = $1 OR owner = '' OR lease_expires <= now())"));
   c.prepare("wf_journals", sql(R"(
     SELECT seq, kind, name, branch, failed, payload, gid FROM {s}.journal
     WHERE gid = ANY($1::text[]) ORDER BY gid, seq)"));
@@ -179,10 +185,6 @@ std::string text_array(const std::vector<std::string>& values) {
   return out;
 }
 
-}  // namespace wf::detail::pg
-
-namespace wf::detail::pg {
-
 std::string bytea_text(const std::string& bytes) {
   static const char digits[] = "0123456789abcdef";
   std::string out = "\\x";
@@ -195,16 +197,16 @@ std::string bytea_text(const std::string& bytes) {
 }
 
 bool batch::add(const write& w) {
-  const std::uint32_t size_before = w.records.empty() ? 0 : w.records.front().seq - 1;
-  for (std::size_t i = 0; i < w.records.size(); ++i)
-    if (w.records[i].seq != size_before + 1 + i) return false;
+  const auto before = size_before(w);
+  if (!before) return false;
   const auto epoch = std::to_string(w.epoch);
   gid_.push_back(w.gid);
   epoch_.push_back(epoch);
   n_.push_back(std::to_string(w.records.size()));
-  size_before_.push_back(std::to_string(size_before));
+  size_before_.push_back(std::to_string(*before));
   has_progress_.push_back(w.new_progress ? "t" : "f");
-  const progress p = w.new_progress.value_or(progress{});
+  static const progress none;
+  const progress& p = w.new_progress ? *w.new_progress : none;
   status_.push_back(std::to_string(static_cast<int>(p.status)));
   result_.push_back(bytea_text(p.result));
   attempts_.push_back(std::to_string(p.attempts));

@@ -12,10 +12,21 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace wf::detail::pg {
+
+/// `s` with every `key` replaced by `value`.
+std::string replace_all(std::string s, const std::string& key, const std::string& value);
+
+/// The LISTEN/NOTIFY channel that announces new work for the store in `schema`.
+inline std::string work_channel(const std::string& schema) { return schema + "_work"; }
+
+/// The journal size `w` expects before it (its first record's seq - 1), or
+/// nothing if its records' seqs are not consecutive.
+std::optional<std::uint32_t> size_before(const write& w);
 
 /// Session settings, then every statement below prepared on `c`, for tables in `schema`.
 void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono::milliseconds idle_in_transaction,

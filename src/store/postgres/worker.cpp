@@ -35,8 +35,27 @@ std::unique_ptr<pqxx::connection> connect(const std::string& conninfo) {
   }
 }
 
+session::session(std::string conninfo, prepare_fn prepare, std::atomic<std::uint64_t>& reconnects)
+    : conninfo_(std::move(conninfo)), prepare_(std::move(prepare)), reconnects_(reconnects) {}
+
+pqxx::connection& session::connection() {
+  if (conn_ && conn_->is_open()) return *conn_;
+  if (conn_ || lost_) ++reconnects_;
+  lost_ = false;
+  conn_.reset();
+  auto c = connect(conninfo_);
+  if (prepare_) prepare_(*c);
+  conn_ = std::move(c);
+  return *conn_;
+}
+
+void session::reset() noexcept {
+  conn_.reset();
+  lost_ = true;
+}
+
 worker::worker(std::string conninfo, prepare_fn prepare, std::atomic<std::uint64_t>& reconnects)
-    : conninfo_(std::move(conninfo)), prepare_(std::move(prepare)), reconnects_(reconnects) {
+    : session_(std::move(conninfo), std::move(prepare), reconnects) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -55,22 +74,6 @@ void worker::submit(job j) {
     queue_.push_back(std::move(j));
   }
   cv_.notify_one();
-}
-
-pqxx::connection& worker::connection() {
-  if (conn_ && conn_->is_open()) return *conn_;
-  if (conn_ || lost_) ++reconnects_;
-  lost_ = false;
-  conn_.reset();
-  auto c = connect(conninfo_);
-  if (prepare_) prepare_(*c);
-  conn_ = std::move(c);
-  return *conn_;
-}
-
-void worker::reset() noexcept {
-  conn_.reset();
-  lost_ = true;
 }
 
 void worker::run() {

@@ -3,11 +3,9 @@
 #ifndef WF_SRC_STORE_POSTGRES_WORKER_HPP
 #define WF_SRC_STORE_POSTGRES_WORKER_HPP
 
-#include <boost/asio/associated_executor.hpp>
+#include "../../post_back.hpp"
+
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <pqxx/connection>
@@ -51,11 +49,31 @@ class job {
 /// (without the connection string) if it cannot.
 std::unique_ptr<pqxx::connection> connect(const std::string& conninfo);
 
-/// One thread, one connection, a FIFO of jobs. A job that finds the
+/// One connection, opened on first use and re-opened (and counted in
+/// `reconnects`) after it broke. Used by one thread at a time.
+class session {
+ public:
+  using prepare_fn = std::function<void(pqxx::connection&)>;
+  session(std::string conninfo, prepare_fn prepare, std::atomic<std::uint64_t>& reconnects);
+
+  /// The connection, (re)connecting and preparing it if needed. Throws on failure.
+  pqxx::connection& connection();
+  /// The connection broke: drop it, so that the next use reconnects.
+  void reset() noexcept;
+
+ private:
+  std::string conninfo_;
+  prepare_fn prepare_;
+  std::atomic<std::uint64_t>& reconnects_;
+  std::unique_ptr<pqxx::connection> conn_;
+  bool lost_ = false;  // the connection broke: the next one is a reconnection
+};
+
+/// One thread, one session, a FIFO of jobs. A job that finds the
 /// connection broken gets it re-opened on its next use.
 class worker {
  public:
-  using prepare_fn = std::function<void(pqxx::connection&)>;
+  using prepare_fn = session::prepare_fn;
   worker(std::string conninfo, prepare_fn prepare, std::atomic<std::uint64_t>& reconnects);
   ~worker();
 
@@ -63,18 +81,14 @@ class worker {
   void submit(job j);
 
   /// For a job: the connection, (re)connecting if needed. Throws on failure.
-  pqxx::connection& connection();
+  pqxx::connection& connection() { return session_.connection(); }
   /// For a job: the connection broke; drop it so that the next job reconnects.
-  void reset() noexcept;
+  void reset() noexcept { session_.reset(); }
 
  private:
   void run();
 
-  std::string conninfo_;
-  prepare_fn prepare_;
-  std::atomic<std::uint64_t>& reconnects_;
-  std::unique_ptr<pqxx::connection> conn_;
-  bool lost_ = false;  // the connection broke: the next one is a reconnection
+  session session_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<job> queue_;
@@ -88,8 +102,7 @@ class worker {
 template <class T, class Fn>
 boost::asio::awaitable<T> on_worker(worker& w, Fn fn) {
   auto init = [&w](auto handler, Fn f) {
-    auto ex = boost::asio::prefer(boost::asio::get_associated_executor(handler),
-                                  boost::asio::execution::outstanding_work.tracked);
+    auto ex = tracked_executor(handler);  // before the handler is moved from
     w.submit(job([&w, h = std::move(handler), ex = std::move(ex), f = std::move(f)]() mutable {
       std::exception_ptr error;
       T value{};
@@ -101,13 +114,7 @@ boost::asio::awaitable<T> on_worker(worker& w, Fn fn) {
       } catch (...) {
         error = std::current_exception();
       }
-      // Only the handler keeps the caller's io_context busy: once posted,
-      // nothing on this thread refers to it (the caller may destroy it as
-      // soon as the handler has run).
-      auto target = boost::asio::prefer(ex, boost::asio::execution::outstanding_work.untracked);
-      boost::asio::post(target, [h = std::move(h), busy = std::move(ex), error, value = std::move(value)]() mutable {
-        std::move(h)(error, std::move(value));
-      });
+      post_back(std::move(ex), std::move(h), error, std::move(value));
     }));
   };
   return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(std::exception_ptr, T)>(

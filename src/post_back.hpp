@@ -1,0 +1,39 @@
+// Completing an Asio operation from another thread (a database worker, a gRPC
+// callback): the caller's executor is kept busy while the work is done
+// elsewhere, and the handler runs on that executor.
+#ifndef WF_SRC_POST_BACK_HPP
+#define WF_SRC_POST_BACK_HPP
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+
+#include <utility>
+
+namespace wf::detail {
+
+/// The executor `handler` runs on, counted as outstanding work: hold it while
+/// another thread works for the handler, so that its io_context does not run
+/// out of work meanwhile.
+template <class Handler>
+auto tracked_executor(const Handler& handler) {
+  return boost::asio::prefer(boost::asio::get_associated_executor(handler),
+                             boost::asio::execution::outstanding_work.tracked);
+}
+
+/// From any thread: runs `handler(args...)` on the executor `tracked` came
+/// from. Only the posted function keeps that io_context busy (it holds
+/// `tracked`): once posted, nothing on this thread refers to the caller's
+/// io_context, which may be destroyed as soon as the handler has run.
+template <class Executor, class Handler, class... Args>
+void post_back(Executor tracked, Handler handler, Args... args) {
+  auto target = boost::asio::prefer(tracked, boost::asio::execution::outstanding_work.untracked);
+  boost::asio::post(target, [h = std::move(handler), busy = std::move(tracked), ... a = std::move(args)]() mutable {
+    std::move(h)(std::move(a)...);
+  });
+}
+
+}  // namespace wf::detail
+
+#endif  // WF_SRC_POST_BACK_HPP
