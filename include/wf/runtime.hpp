@@ -38,7 +38,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <tuple>
 #include <type_traits>
 
 namespace wf {
@@ -163,7 +162,7 @@ class runtime {
 
   /// Resumes the unfinished workflows this runner may run (its own, and those
   /// whose lease expired): what a service calls at start-up, before anything
-  /// else runs here (then it claims them in batches of 1000). Returns how
+  /// else runs here (then it claims them all in one store call). Returns how
   /// many were resumed; it does not wait for them to finish.
   boost::asio::awaitable<std::size_t> recover();
 

@@ -151,7 +151,6 @@ boost::asio::awaitable<std::string> attempt::run_branch(record_kind kind, std::s
   const auto id_text = branch_id_text(id);
   const branch_context ctx{state_.gid, id_text, "action", name};
   std::string result;
-  std::exception_ptr error;
   bool business = false;
   try {
     result = co_await action(ctx);
@@ -159,12 +158,9 @@ boost::asio::awaitable<std::string> attempt::run_branch(record_kind kind, std::s
     business = true;
     result = f.what();
   } catch (...) {
-    error = std::current_exception();
-  }
-  if (error) {
     in_flight_ = id;
-    transient_ = error;
-    std::rethrow_exception(error);
+    transient_ = std::current_exception();
+    throw;
   }
   co_await record_outcome(step.seq, kind, name, id, business, result);
   settle(index, business);
@@ -196,15 +192,7 @@ boost::asio::awaitable<std::string> attempt::record_value(std::string name, std:
   }
   if (step.kind == replay_cursor::next_kind::replayed) co_return step.record->payload;
   auto value = fn();
-  try {
-    journal_record r{step.seq, record_kind::value, name, 0, false, value};
-    co_await append_one(std::move(r), std::nullopt);
-  } catch (const lease_lost_error&) {
-    throw;
-  } catch (...) {
-    transient_ = std::current_exception();
-    throw;
-  }
+  co_await record_outcome(step.seq, record_kind::value, name, 0, false, value);
   co_return value;
 }
 
@@ -308,25 +296,16 @@ std::vector<attempt::planned_handler> attempt::plan(bool commit) const {
   return out;
 }
 
-progress attempt::final_progress(bool commit, const std::string& payload) const {
-  progress p;
-  p.status = commit ? workflow_status::succeeded : workflow_status::failed;
-  p.result = payload;
-  p.attempts = state_.attempts;
-  p.last_error = state_.last_error;
-  p.next_attempt_at = state_.next_attempt_at;
-  return p;
-}
-
 boost::asio::awaitable<attempt_result> attempt::finish(bool commit, std::string payload, bool record_decision,
                                                        std::uint32_t in_flight) {
   std::vector<planned_handler> todo;
   for (const auto& h : plan(commit))
     if (!cursor_.handler_done(h.kind, h.branch->id)) todo.push_back(h);
 
+  const workflow_status final_status = commit ? workflow_status::succeeded : workflow_status::failed;
   attempt_result res;
   res.what = attempt_result::kind::finished;
-  res.out.status = commit ? workflow_status::succeeded : workflow_status::failed;
+  res.out.status = final_status;
   (commit ? res.out.result : res.out.reason) = payload;
 
   try {
@@ -337,7 +316,7 @@ boost::asio::awaitable<attempt_result> attempt::finish(bool commit, std::string 
                            !commit, payload});
       // (Temporaries are kept out of co_await expressions: GCC 12 mishandles some.)
       std::optional<progress> p;
-      if (todo.empty()) p = final_progress(commit, payload);
+      if (todo.empty()) p = progress_of(state_, final_status, payload);
       co_await append(std::move(records), std::move(p));
     }
     for (std::size_t i = 0; i < todo.size(); ++i) {
@@ -368,7 +347,7 @@ boost::asio::awaitable<attempt_result> attempt::finish(bool commit, std::string 
       }
       journal_record done{cursor_.next_seq(), h.kind, b.name, b.id, false, {}};
       std::optional<progress> p;
-      if (i + 1 == todo.size()) p = final_progress(commit, payload);
+      if (i + 1 == todo.size()) p = progress_of(state_, final_status, payload);
       co_await append_one(std::move(done), std::move(p));
     }
   } catch (const lease_lost_error&) {

@@ -23,6 +23,12 @@ struct registration {
   workflow_options options;
 };
 
+/// What is stored of a workflow's progress: `status` and `result`, with the
+/// attempts, last error and next attempt time `s` has.
+inline progress progress_of(const workflow_state& s, workflow_status status, std::string result) {
+  return progress{status, std::move(result), s.attempts, s.last_error, s.next_attempt_at};
+}
+
 struct attempt_result {
   enum class kind {
     finished,    ///< succeeded or rolled back: `out`
@@ -98,7 +104,6 @@ class attempt {
   boost::asio::awaitable<void> append(std::vector<journal_record> records, std::optional<progress> p);
   boost::asio::awaitable<void> append_one(journal_record r, std::optional<progress> p);
   std::vector<planned_handler> plan(bool commit) const;
-  progress final_progress(bool commit, const std::string& payload) const;
   boost::asio::awaitable<attempt_result> finish(bool commit, std::string payload, bool record_decision,
                                                 std::uint32_t in_flight);
   attempt_result stop_result() const;

@@ -20,10 +20,6 @@ namespace asio = boost::asio;
 
 namespace wf {
 
-namespace {
-
-}  // namespace
-
 // A workflow this runtime is starting or driving, and the callers waiting for it.
 struct runtime::active {
   active(asio::any_io_executor ex, std::string n, std::string i)
@@ -185,6 +181,17 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
     co_return co_await at->run();
   }
 
+  // Runs a workflow claimed from the store. False if it is not registered
+  // here (left alone: its lease lapses and another runner may take it) or
+  // already runs here.
+  bool adopt(claim_result& c) {
+    auto reg = registry.find(c.state.name);
+    if (reg == registry.end() || active.count(c.state.gid)) return false;
+    auto a = begin(c.state.gid, c.state.name, c.state.input);
+    start(reg->second, std::move(a), std::move(c.state), std::move(c.journal));
+    return true;
+  }
+
   // The poller: takes over enqueued workflows and those whose runner's lease expired.
   static asio::awaitable<void> poll(std::shared_ptr<impl> self) {
     while (self->polling) {
@@ -193,13 +200,7 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
         auto claimed =
             co_await self->st->claim_due(self->options.executor_id, self->options.lease_duration, self->options.claim_batch);
         claimed_count = claimed.size();
-        for (auto& c : claimed) {
-          auto reg = self->registry.find(c.state.name);
-          // Not registered here: left alone; its lease lapses and another runner may take it.
-          if (reg == self->registry.end() || self->active.count(c.state.gid)) continue;
-          auto a = self->begin(c.state.gid, c.state.name, c.state.input);
-          self->start(reg->second, std::move(a), std::move(c.state), std::move(c.journal));
-        }
+        for (auto& c : claimed) self->adopt(c);
         const auto now = wall_clock::now();
         if (self->options.retention.count() > 0 && now - self->last_purge >= std::chrono::minutes(1)) {
           self->last_purge = now;
@@ -220,7 +221,6 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
     }
   }
 
-  // Runs attempts until the workflow finishes, backing off between them.
   // Runs attempts until the workflow finishes, backing off between them.
   // Its frame is what a running workflow keeps between attempts, so the
   // rarer paths live in coroutines of their own that finish before it waits.
@@ -254,8 +254,7 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
   static asio::awaitable<void> stop(std::shared_ptr<impl> self, const workflow_state& state,
                                     const detail::attempt_result& r) {
     if (r.what != detail::attempt_result::kind::stuck) co_return;
-    write w{state.gid, state.epoch, {},
-            progress{workflow_status::stuck, r.error, state.attempts, state.last_error, state.next_attempt_at}};
+    write w{state.gid, state.epoch, {}, detail::progress_of(state, workflow_status::stuck, r.error)};
     try {
       co_await detail::commit_one(*self->st, std::move(w));
     } catch (const std::exception&) {
@@ -275,8 +274,7 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
       state.last_error = r.error;
       state.next_attempt_at = wall_clock::now() + interval;
       bool fenced = false;
-      write w{state.gid, state.epoch, {},
-              progress{workflow_status::running, {}, state.attempts, state.last_error, state.next_attempt_at}};
+      write w{state.gid, state.epoch, {}, detail::progress_of(state, workflow_status::running, {})};
       try {
         fenced = co_await detail::commit_one(*self->st, std::move(w)) != write_status::ok;
       } catch (const std::exception& e) {
@@ -474,13 +472,8 @@ asio::awaitable<std::size_t> runtime::recover() {
     // At start-up (nothing running here yet), claim everything in one go.
     auto claimed = co_await self->st->claim_resumable(self->options.executor_id, self->options.lease_duration,
                                                       std::numeric_limits<std::size_t>::max());
-    for (auto& c : claimed) {
-      auto reg_it = self->registry.find(c.state.name);
-      if (reg_it == self->registry.end() || self->active.count(c.state.gid)) continue;
-      auto a = self->begin(c.state.gid, c.state.name, c.state.input);
-      self->start(reg_it->second, std::move(a), std::move(c.state), std::move(c.journal));
-      ++resumed;
-    }
+    for (auto& c : claimed)
+      if (self->adopt(c)) ++resumed;
     co_return resumed;
   }
   // Some workflows already run here: claim one by one, skipping them.

@@ -11,7 +11,8 @@ boost::asio::awaitable<std::vector<claim_result>> store::claim_due(std::string o
   auto candidates = co_await runnable(owner, std::numeric_limits<std::size_t>::max());
   for (auto& s : candidates) {
     if (out.size() >= limit) break;
-    if (s.next_attempt_at > now || s.owner == owner) continue;
+    if (s.next_attempt_at > now) break;  // runnable() is sorted by next_attempt_at: none later is due
+    if (s.owner == owner) continue;
     auto c = co_await claim(s.gid, owner, lease);
     if (c.status == claim_status::claimed) out.push_back(std::move(c));
   }

@@ -29,11 +29,17 @@ std::vector<effect_log::effect> effect_log::effects() const {
 
 // ---- crashing_store
 
+namespace {
+void throw_if_crashed(bool crashed) {
+  if (crashed) throw injected_crash("wf::testing: the process has crashed");
+}
+}  // namespace
+
 crashing_store::crashing_store(std::shared_ptr<store> inner, std::size_t crash_at, std::function<void()> on_crash)
     : inner_(std::move(inner)), crash_at_(crash_at), on_crash_(std::move(on_crash)) {}
 
 void crashing_store::count_write() {
-  if (crashed_) throw injected_crash("wf::testing: the process has crashed");
+  throw_if_crashed(crashed_);
   ++writes_;
   if (writes_ == crash_at_) {
     crashed_ = true;
@@ -49,7 +55,7 @@ asio::awaitable<create_result> crashing_store::create(workflow_state initial) {
 
 asio::awaitable<claim_result> crashing_store::claim(std::string gid, std::string owner,
                                                     std::chrono::milliseconds lease) {
-  if (crashed_) throw injected_crash("wf::testing: the process has crashed");
+  throw_if_crashed(crashed_);
   co_return co_await inner_->claim(std::move(gid), std::move(owner), lease);
 }
 
@@ -60,27 +66,27 @@ asio::awaitable<std::vector<write_status>> crashing_store::commit(std::vector<wr
 
 asio::awaitable<std::vector<std::string>> crashing_store::renew(std::string owner, std::vector<std::string> gids,
                                                                 std::chrono::milliseconds lease) {
-  if (crashed_) throw injected_crash("wf::testing: the process has crashed");
+  throw_if_crashed(crashed_);
   co_return co_await inner_->renew(std::move(owner), std::move(gids), lease);
 }
 
 asio::awaitable<std::optional<workflow_state>> crashing_store::find(std::string gid) {
-  if (crashed_) throw injected_crash("wf::testing: the process has crashed");
+  throw_if_crashed(crashed_);
   co_return co_await inner_->find(std::move(gid));
 }
 
 asio::awaitable<std::vector<journal_record>> crashing_store::journal(std::string gid) {
-  if (crashed_) throw injected_crash("wf::testing: the process has crashed");
+  throw_if_crashed(crashed_);
   co_return co_await inner_->journal(std::move(gid));
 }
 
 asio::awaitable<std::vector<workflow_state>> crashing_store::runnable(std::string owner, std::size_t limit) {
-  if (crashed_) throw injected_crash("wf::testing: the process has crashed");
+  throw_if_crashed(crashed_);
   co_return co_await inner_->runnable(std::move(owner), limit);
 }
 
 asio::awaitable<std::size_t> crashing_store::purge(wall_clock::time_point before) {
-  if (crashed_) throw injected_crash("wf::testing: the process has crashed");
+  throw_if_crashed(crashed_);
   co_return co_await inner_->purge(before);
 }
 
