@@ -1,4 +1,5 @@
-// Each public header compiles on its own (and the umbrella header too).
+// Codecs and ids, through the public headers together. (Each header is also
+// compiled on its own: the wf_header_checks target in tests/CMakeLists.txt.)
 #include <wf/codec.hpp>
 #include <wf/errors.hpp>
 #include <wf/barrier.hpp>

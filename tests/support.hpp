@@ -72,6 +72,14 @@ inline std::string pg_url() {
   return url ? url : "";
 }
 
+/// For tests that need PostgreSQL: skips the rest of the test, with a
+/// warning, when WF_TEST_PG_URL is not set.
+#define WF_REQUIRE_DATABASE()                                      \
+  if (wf_test::pg_url().empty()) {                                 \
+    WARN("WF_TEST_PG_URL is not set: this test needs PostgreSQL"); \
+    return;                                                        \
+  }
+
 /// A schema name no other test (or test process, or earlier run on the same
 /// database: process ids get reused) uses.
 inline std::string fresh_schema() {
@@ -85,13 +93,18 @@ inline std::string fresh_schema() {
   return "t" + std::to_string(::getpid()) + "_" + run + "_" + std::to_string(counter++);
 }
 
+/// Options for a postgres store of the test database, in `schema`.
+inline wf::postgres_options pg_options(std::string schema = fresh_schema()) {
+  wf::postgres_options o;
+  o.connection = pg_url();
+  o.schema = std::move(schema);
+  return o;
+}
+
 /// A store of `kind` over `schema` (postgres).
 inline std::shared_ptr<wf::store> open_store(const std::string& kind, const std::string& schema) {
   if (kind == "memory") return std::make_shared<wf::memory_store>();
-  wf::postgres_options o;
-  o.connection = pg_url();
-  o.schema = schema;
-  return wf::postgres_store::open(o);
+  return wf::postgres_store::open(pg_options(schema));
 }
 
 /// An empty store of `kind`; for postgres, in a schema of its own.

@@ -6,7 +6,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -93,16 +92,16 @@ ledger::ledger(ledger_options options) : options_(std::move(options)) {
 
 ledger::~ledger() = default;
 
-std::unique_ptr<pqxx::connection> ledger::acquire() {
+ledger::lease ledger::acquire() {
   {
     std::lock_guard lock(mutex_);
     if (!idle_.empty()) {
       auto c = std::move(idle_.back());
       idle_.pop_back();
-      return c;
+      return lease(*this, std::move(c));
     }
   }
-  return std::make_unique<pqxx::connection>(options_.conninfo);
+  return lease(*this, std::make_unique<pqxx::connection>(options_.conninfo));
 }
 
 void ledger::release(std::unique_ptr<pqxx::connection> c) {
@@ -122,7 +121,6 @@ void ledger::setup() {
     tx.commit();
   }
   wf::create_barrier_table(*c, barrier_table_);
-  release(std::move(c));
 }
 
 void ledger::set_balance(const std::string& account, std::int64_t balance) {
@@ -133,7 +131,6 @@ void ledger::set_balance(const std::string& account, std::int64_t balance) {
                      " ON CONFLICT (account) DO UPDATE SET balance = EXCLUDED.balance, frozen = 0",
                  account, balance);
   tx.commit();
-  release(std::move(c));
 }
 
 std::map<std::string, ledger::account_state> ledger::balances() {
@@ -144,18 +141,12 @@ std::map<std::string, ledger::account_state> ledger::balances() {
     for (const auto& row : tx.exec("SELECT account, balance, frozen FROM " + accounts_ + " ORDER BY account"))
       out[row[0].as<std::string>()] = {row[1].as<std::int64_t>(), row[2].as<std::int64_t>()};
   }
-  release(std::move(c));
   return out;
 }
 
 void ledger::script(const std::string& method, scripted answer, int times) {
   std::lock_guard lock(mutex_);
   for (int i = 0; i < times; ++i) script_[method].push_back(answer);
-}
-
-std::vector<call_record> ledger::calls() const {
-  std::lock_guard lock(mutex_);
-  return calls_;
 }
 
 void ledger::on_call(std::function<void(const call_record&)> observer) {
@@ -167,7 +158,6 @@ void ledger::record(call_record r) {
   std::function<void(const call_record&)> observer;
   {
     std::lock_guard lock(mutex_);
-    calls_.push_back(r);
     observer = observer_;
   }
   if (observer) observer(r);
@@ -234,21 +224,7 @@ std::string ledger::serve(const std::string& method, const wf::barrier_info& inf
     if (answer == scripted::failure) throw wf::failure(options_.name + ": " + method + " refused (scripted)");
     if (answer == scripted::ongoing) throw wf::ongoing(method + ": scripted ongoing");
     if (answer == scripted::error) throw std::runtime_error("scripted error");
-    auto c = acquire();
-    try {
-      r.outcome = apply(method, info, request, *c);
-    } catch (const pqxx::broken_connection&) {
-      throw;  // the connection is dropped
-    } catch (...) {
-      release(std::move(c));
-      throw;
-    }
-    release(std::move(c));
-    if (answer == scripted::error_after_applying) {
-      r.outcome += ", then answered an error";
-      record(r);
-      throw std::runtime_error("scripted error after applying");
-    }
+    r.outcome = apply(method, info, request, *acquire());
     record(r);
     return r.outcome;
   } catch (const wf::failure& e) {
@@ -262,10 +238,8 @@ std::string ledger::serve(const std::string& method, const wf::barrier_info& inf
     record(r);
     throw;
   } catch (const std::exception& e) {
-    if (answer != scripted::error_after_applying) {
-      r.outcome = std::string("error: ") + e.what();
-      record(r);
-    }
+    r.outcome = std::string("error: ") + e.what();
+    record(r);
     throw;
   }
 }
@@ -280,12 +254,7 @@ struct http_server::impl {
     for (int i = 0; i < threads; ++i) pool.emplace_back([this] { io.run(); });
   }
   ~impl() {
-    asio::post(io, [this] {
-      boost::system::error_code ec;
-      acceptor.close(ec);
-    });
-    work.reset();
-    io.stop();
+    io.stop();  // the sessions and the accept loop die with the io_context
     for (auto& t : pool) t.join();
   }
 
@@ -378,7 +347,6 @@ struct http_server::impl {
   unsigned short bound_port = 0;
   asio::io_context io;
   tcp::acceptor acceptor;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{io.get_executor()};
   std::vector<std::thread> pool;
 };
 

@@ -47,7 +47,7 @@ struct call_record {
 };
 
 /// What a scripted call answers instead of being served normally.
-enum class scripted { failure, ongoing, error, error_after_applying };
+enum class scripted { failure, ongoing, error };
 
 /// A bank's accounts and the rules of its endpoints. Thread-safe: each call
 /// takes a database connection of its own from a small pool.
@@ -77,15 +77,28 @@ class ledger {
 
   /// The next `times` calls of `method` answer `answer` (tests, fault injection).
   void script(const std::string& method, scripted answer, int times = 1);
-  /// Every call served so far, in order.
-  std::vector<call_record> calls() const;
   /// Called after each call (from the serving thread), e.g. to print a timeline.
   void on_call(std::function<void(const call_record&)> observer);
 
-  const std::string& name() const noexcept { return options_.name; }
 
  private:
-  std::unique_ptr<pqxx::connection> acquire();
+  // A connection of the pool, given back when done with, unless it broke.
+  class lease {
+   public:
+    lease(ledger& owner, std::unique_ptr<pqxx::connection> c) : owner_(owner), c_(std::move(c)) {}
+    ~lease() {
+      if (c_ && c_->is_open()) owner_.release(std::move(c_));
+    }
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    pqxx::connection& operator*() const { return *c_; }
+
+   private:
+    ledger& owner_;
+    std::unique_ptr<pqxx::connection> c_;
+  };
+
+  lease acquire();
   void release(std::unique_ptr<pqxx::connection> c);
   std::string apply(const std::string& method, const wf::barrier_info& info, const bank_request& request,
                     pqxx::connection& c);
@@ -97,7 +110,6 @@ class ledger {
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
   std::map<std::string, std::deque<scripted>> script_;
-  std::vector<call_record> calls_;
   std::function<void(const call_record&)> observer_;
 };
 

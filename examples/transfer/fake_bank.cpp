@@ -126,15 +126,4 @@ boost::asio::awaitable<void> fake_bank::trans_in_revert(const wf::branch_context
   co_return;
 }
 
-std::string_view to_string(fake_bank::verdict v) noexcept {
-  switch (v) {
-    case fake_bank::verdict::applied: return "applied";
-    case fake_bank::verdict::refused: return "refused";
-    case fake_bank::verdict::duplicate: return "duplicate";
-    case fake_bank::verdict::null_compensation: return "null compensation";
-    case fake_bank::verdict::hanging: return "hanging";
-  }
-  return "unknown";
-}
-
 }  // namespace transfer

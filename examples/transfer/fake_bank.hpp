@@ -38,7 +38,6 @@ class fake_bank final : public bank {
   boost::asio::awaitable<void> trans_in(const wf::branch_context& call, bank_request request) override;
   boost::asio::awaitable<void> trans_in_revert(const wf::branch_context& call, bank_request request) override;
 
-  const std::string& name() const noexcept { return name_; }
   /// The balance of `account` (0 if it does not exist).
   std::int64_t balance(const std::string& account) const;
   /// Every call received, in order.
@@ -61,8 +60,6 @@ class fake_bank final : public bank {
   std::set<std::tuple<std::string, std::string, std::string>> barrier_;
   std::vector<call_record> calls_;
 };
-
-std::string_view to_string(fake_bank::verdict v) noexcept;
 
 }  // namespace transfer
 

@@ -152,19 +152,13 @@ wf::outcome crash_then_resume(const std::shared_ptr<wf::store>& data, std::size_
   return run(second.io, recover_then_execute(second.rt, name, gid, input));
 }
 
-#define WF_NEEDS_POSTGRES()                                                  \
-  if (pg_url().empty()) {                                                    \
-    WARN("WF_TEST_PG_URL is not set: the participants' tests need PostgreSQL"); \
-    return;                                                                  \
-  }
-
 #define WF_EACH_TRANSPORT GENERATE(as<std::string>{}, "http", "grpc")
 
 }  // namespace
 
 // DTM: TestWorkflowNormal
 TEST_CASE("dtm port: a normal transfer moves the money, each call once", "[participants]") {
-  WF_NEEDS_POSTGRES();
+  WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
   bank_world banks;
   process p(std::make_shared<wf::memory_store>());
@@ -188,7 +182,7 @@ TEST_CASE("dtm port: a normal transfer moves the money, each call once", "[parti
 
 // DTM: TestWorkflowRollback
 TEST_CASE("dtm port: a refused TransIn rolls back and leaves the balances unchanged", "[participants]") {
-  WF_NEEDS_POSTGRES();
+  WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
   bank_world banks;
   process p(std::make_shared<wf::memory_store>());
@@ -210,7 +204,7 @@ TEST_CASE("dtm port: a refused TransIn rolls back and leaves the balances unchan
 
 // DTM: TestWorkflowError (an error, then the workflow is resumed)
 TEST_CASE("dtm port: transient errors are retried until the branch succeeds", "[participants]") {
-  WF_NEEDS_POSTGRES();
+  WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
   bank_world banks;
   banks.b.script("TransIn", scripted::error, 2);  // 500 / INTERNAL, twice
@@ -232,7 +226,7 @@ TEST_CASE("dtm port: transient errors are retried until the branch succeeds", "[
 
 // DTM: TestWorkflowOngoing
 TEST_CASE("dtm port: an ongoing answer is asked again until done", "[participants]") {
-  WF_NEEDS_POSTGRES();
+  WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
   bank_world banks;
   banks.b.script("TransIn", scripted::ongoing, 2);  // 425 / FAILED_PRECONDITION, twice
@@ -250,7 +244,7 @@ TEST_CASE("dtm port: an ongoing answer is asked again until done", "[participant
 
 // DTM: TestWorkflowResume... (a resumed workflow skips its finished branches)
 TEST_CASE("dtm port: a workflow resumed after a crash does not re-run a finished branch", "[participants]") {
-  WF_NEEDS_POSTGRES();
+  WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
   bank_world banks;
   auto data = std::make_shared<wf::memory_store>();
@@ -269,7 +263,7 @@ TEST_CASE("dtm port: a workflow resumed after a crash does not re-run a finished
 
 // DTM: TestWorkflowResult / re-executing a finished gid
 TEST_CASE("dtm port: the workflow's result, and executing a finished gid again", "[participants]") {
-  WF_NEEDS_POSTGRES();
+  WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
   bank_world banks;
   process p(std::make_shared<wf::memory_store>());
@@ -322,7 +316,7 @@ std::shared_ptr<v1::Bank::Stub> stub_for(const std::string& target) {
 
 // DTM: TestWorkflowTcc / TestWorkflowTccRollback
 TEST_CASE("dtm port: TCC through on_commit confirms on success and cancels on failure", "[participants]") {
-  WF_NEEDS_POSTGRES();
+  WF_REQUIRE_DATABASE();
   bank_world banks;
   process p(std::make_shared<wf::memory_store>());
   auto a = stub_for(banks.grpc_a->target());
@@ -422,7 +416,7 @@ asio::awaitable<std::string> mixed_transfer(wf::workflow& w, json::value input, 
 
 // DTM: TestWorkflowMixed
 TEST_CASE("dtm port: a workflow mixing a local step, an HTTP branch and a gRPC branch", "[participants]") {
-  WF_NEEDS_POSTGRES();
+  WF_REQUIRE_DATABASE();
   bank_world banks;
   local_db db;
   const std::string kind = WF_EACH_STORE;
@@ -491,7 +485,7 @@ asio::awaitable<std::string> three_branches(wf::workflow& w, json::value input, 
 // DTM: TestWorkflowRollbackInterrupted (each point of the rollback)
 TEST_CASE("dtm port: a rollback interrupted at each point resumes and compensates in reverse order",
           "[participants]") {
-  WF_NEEDS_POSTGRES();
+  WF_REQUIRE_DATABASE();
   bank_world banks;
   auto setup_for = [&](const std::string& via) {
     return [&banks, via](process& p) {
@@ -561,7 +555,7 @@ TEST_CASE("wf::grpc: an unreachable server is a transient status_error", "[parti
 
 TEST_CASE("wf::grpc: a participant reads the ids from the metadata and answers with the helpers",
           "[participants][grpc]") {
-  WF_NEEDS_POSTGRES();
+  WF_REQUIRE_DATABASE();
   bank_world banks;
   asio::io_context io;
   auto stub = stub_for(banks.grpc_a->target());

@@ -1,9 +1,8 @@
 // Process-level tests against PostgreSQL: workers SIGKILLed at random
 // moments, two workers on one database with one killed or frozen, and the
 // database restarted under a running worker. Skipped without WF_TEST_PG_URL.
-#include <wf/postgres_store.hpp>
+#include "support.hpp"
 
-#include <catch2/catch.hpp>
 #include <pqxx/pqxx>
 
 #include <chrono>
@@ -29,20 +28,13 @@ std::string env(const char* name) {
   return v ? v : "";
 }
 
-// Unique across test processes and earlier runs on the same database.
-std::string fresh_schema() {
-  static int n = 0;
-  static const unsigned run = std::random_device{}();
-  return "p" + std::to_string(::getpid()) + "_" + std::to_string(run) + "_" + std::to_string(n++);
-}
-
 // The schema of one test: wf's tables, the participant's effects, and a
 // guard that records any attempt to change or delete a journal record (and
 // prevents it).
 std::string prepare_schema() {
-  const auto schema = fresh_schema();
+  const auto schema = wf_test::fresh_schema();
   wf::postgres_options o;
-  o.connection = env("WF_TEST_PG_URL");
+  o.connection = wf_test::pg_url();
   o.schema = schema;
   wf::migrate_postgres_schema(o);
   pqxx::connection c(o.connection);
@@ -54,7 +46,7 @@ std::string prepare_schema() {
 }
 
 void install_journal_guard(const std::string& schema) {
-  pqxx::connection c(env("WF_TEST_PG_URL"));
+  pqxx::connection c(wf_test::pg_url());
   pqxx::work tx(c);
   tx.exec("CREATE TABLE " + schema + ".violations (what text, at timestamptz DEFAULT now())");
   tx.exec("CREATE FUNCTION " + schema + ".journal_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN " +
@@ -67,7 +59,7 @@ void install_journal_guard(const std::string& schema) {
 
 pid_t spawn_worker(const std::string& schema, const std::string& id, int lease_ms) {
   const std::string exe = WF_TEST_WORKER;
-  std::vector<std::string> args = {exe, env("WF_TEST_PG_URL"), schema, id, std::to_string(workflows),
+  std::vector<std::string> args = {exe, wf_test::pg_url(), schema, id, std::to_string(workflows),
                                    std::to_string(lease_ms)};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -124,7 +116,7 @@ int random_ms(int lo, int hi) {
 // Every workflow finished once, with exactly the effects its outcome implies,
 // and no journal record was ever changed.
 void check_invariants(const std::string& schema) {
-  pqxx::connection c(env("WF_TEST_PG_URL"));
+  pqxx::connection c(wf_test::pg_url());
   pqxx::work tx(c);
   const auto total = tx.exec("SELECT count(*) FROM " + schema + ".workflows")[0][0].as<int>();
   CHECK(total == workflows);
@@ -154,14 +146,8 @@ void check_invariants(const std::string& schema) {
 
 }  // namespace
 
-#define REQUIRE_DATABASE()                      \
-  if (env("WF_TEST_PG_URL").empty()) {          \
-    WARN("WF_TEST_PG_URL is not set: skipped"); \
-    return;                                     \
-  }
-
 TEST_CASE("process: a worker SIGKILLed at random moments, again and again, finishes every workflow exactly once") {
-  REQUIRE_DATABASE();
+  WF_REQUIRE_DATABASE();
   const auto schema = prepare_schema();
   install_journal_guard(schema);
   for (int i = 0; i < 8; ++i) {
@@ -175,7 +161,7 @@ TEST_CASE("process: a worker SIGKILLed at random moments, again and again, finis
 }
 
 TEST_CASE("process: when one of two workers dies, the other takes its workflows over after the lease") {
-  REQUIRE_DATABASE();
+  WF_REQUIRE_DATABASE();
   const auto schema = prepare_schema();
   install_journal_guard(schema);
   children guard;
@@ -186,14 +172,14 @@ TEST_CASE("process: when one of two workers dies, the other takes its workflows 
   REQUIRE(wait_exit(b, std::chrono::seconds(120)) == 0);
   guard.pids.clear();
   check_invariants(schema);
-  pqxx::connection c(env("WF_TEST_PG_URL"));
+  pqxx::connection c(wf_test::pg_url());
   pqxx::work tx(c);
   // b could only exit once every workflow had an outcome, those a held when it died included.
   CHECK(tx.exec("SELECT count(*) FROM " + schema + ".workflows WHERE owner NOT IN ('a', 'b')")[0][0].as<int>() == 0);
 }
 
 TEST_CASE("process: a frozen worker that wakes after losing its leases cannot write") {
-  REQUIRE_DATABASE();
+  WF_REQUIRE_DATABASE();
   const auto schema = prepare_schema();
   install_journal_guard(schema);
   children guard;
@@ -208,7 +194,7 @@ TEST_CASE("process: a frozen worker that wakes after losing its leases cannot wr
 }
 
 TEST_CASE("process: PostgreSQL restarted under a running worker loses nothing acknowledged") {
-  REQUIRE_DATABASE();
+  WF_REQUIRE_DATABASE();
   if (env("WF_TEST_PG_DATA").empty()) {
     WARN("WF_TEST_PG_DATA is not set (not our own cluster): skipped");
     return;

@@ -72,7 +72,7 @@ TEST_CASE("names that cannot be stored are refused: NUL bytes, invalid UTF-8, ov
   CHECK_THROWS_AS(wf::runtime(f.io.get_executor(), f.store, bad_id), std::invalid_argument);
 }
 
-TEST_CASE("a transient error whose message is not valid UTF-8 is stored readably and retried as usual") {
+TEST_CASE("a transient error whose message is not valid UTF-8 (or holds a NUL) is retried as usual") {
   fixture f{WF_EACH_STORE};
   auto tries = std::make_shared<int>(0);
   f.rt.register_workflow(

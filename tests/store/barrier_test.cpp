@@ -16,12 +16,6 @@
 
 using namespace wf_test;
 
-#define REQUIRE_DATABASE()                      \
-  if (pg_url().empty()) {                       \
-    WARN("WF_TEST_PG_URL is not set: skipped"); \
-    return;                                     \
-  }
-
 namespace {
 
 wf::barrier_info info(std::string gid, std::string op, std::string branch = "01") {
@@ -190,7 +184,7 @@ TEST_CASE("a barrier refuses incomplete info and bad table names before any SQL"
 }
 
 TEST_CASE("create_barrier_table is idempotent and makes the table of sql/barrier.sql", "[barrier]") {
-  REQUIRE_DATABASE();
+  WF_REQUIRE_DATABASE();
   pqxx::connection c(pg_url());
   const auto mine = fresh_schema();
   wf::create_barrier_table(c, mine + ".barrier");
@@ -217,7 +211,7 @@ TEST_CASE("create_barrier_table is idempotent and makes the table of sql/barrier
 }
 
 TEST_CASE("a duplicate request behind the barrier succeeds and takes effect once", "[barrier]") {
-  REQUIRE_DATABASE();
+  WF_REQUIRE_DATABASE();
   bank b;
   CHECK(b.handle(info("g1", "action")));
   CHECK_FALSE(b.handle(info("g1", "action")));
@@ -229,7 +223,7 @@ TEST_CASE("a duplicate request behind the barrier succeeds and takes effect once
 }
 
 TEST_CASE("a rollback whose action never ran does nothing, nor does the action arriving after it", "[barrier]") {
-  REQUIRE_DATABASE();
+  WF_REQUIRE_DATABASE();
   bank b;
   CHECK_FALSE(b.handle(info("g1", "rollback")));  // null compensation
   CHECK(b.balance() == 100);
@@ -244,7 +238,7 @@ TEST_CASE("a rollback whose action never ran does nothing, nor does the action a
 }
 
 TEST_CASE("cancel is to try what rollback is to action; commit, confirm and finish just run once", "[barrier]") {
-  REQUIRE_DATABASE();
+  WF_REQUIRE_DATABASE();
   bank b;
   CHECK_FALSE(b.handle(info("g1", "cancel")));
   CHECK_FALSE(b.handle(info("g1", "try")));
@@ -262,7 +256,7 @@ TEST_CASE("cancel is to try what rollback is to action; commit, confirm and fini
 }
 
 TEST_CASE("an action then its rollback both take effect", "[barrier]") {
-  REQUIRE_DATABASE();
+  WF_REQUIRE_DATABASE();
   bank b;
   CHECK(b.handle(info("g1", "action")));
   CHECK(b.balance() == 90);
@@ -271,7 +265,7 @@ TEST_CASE("an action then its rollback both take effect", "[barrier]") {
 }
 
 TEST_CASE("when the business code throws, nothing is recorded and the retry runs it", "[barrier]") {
-  REQUIRE_DATABASE();
+  WF_REQUIRE_DATABASE();
   bank b;
   wf::barrier first(info("g1", "action"), b.table);
   CHECK_THROWS_WITH(first.call(b.c,
@@ -292,7 +286,7 @@ TEST_CASE("when the business code throws, nothing is recorded and the retry runs
 }
 
 TEST_CASE("the guarded steps of one handler get barrier ids 01, 02", "[barrier]") {
-  REQUIRE_DATABASE();
+  WF_REQUIRE_DATABASE();
   bank b;
   auto two_steps = [&](const wf::barrier_info& i) {
     wf::barrier guard(i, b.table);
@@ -315,7 +309,7 @@ TEST_CASE("the guarded steps of one handler get barrier ids 01, 02", "[barrier]"
 }
 
 TEST_CASE("the barrier works on a table created by DTM's own script", "[barrier]") {
-  REQUIRE_DATABASE();
+  WF_REQUIRE_DATABASE();
   bank b;
   const std::string dtm_table = b.schema + ".dtm_made";
   {
@@ -340,7 +334,7 @@ TEST_CASE("the barrier works on a table created by DTM's own script", "[barrier]
 
 TEST_CASE("a rollback arriving while its action's transaction is open waits for it, then compensates",
           "[barrier]") {
-  REQUIRE_DATABASE();
+  WF_REQUIRE_DATABASE();
   bank b;
   pqxx::connection action_conn(pg_url()), rollback_conn(pg_url());
   std::promise<void> in_business, release;
@@ -376,7 +370,7 @@ TEST_CASE("a rollback arriving while its action's transaction is open waits for 
 
 TEST_CASE("a rollback and its action arriving at once: both take effect or neither, each at most once",
           "[barrier]") {
-  REQUIRE_DATABASE();
+  WF_REQUIRE_DATABASE();
   bank b;
   constexpr int n = 200;
   std::vector<std::string> gids;
