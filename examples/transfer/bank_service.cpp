@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -154,6 +155,19 @@ void ledger::on_call(std::function<void(const call_record&)> observer) {
   observer_ = std::move(observer);
 }
 
+void ledger::disturb(disturbance d, std::chrono::milliseconds period) {
+  std::lock_guard lock(mutex_);
+  disturbance_ = period.count() > 0 ? d : disturbance::none;
+  disturbed_until_ = std::chrono::steady_clock::now() + period;
+}
+
+std::pair<disturbance, std::chrono::milliseconds> ledger::disturbed() const {
+  std::lock_guard lock(mutex_);
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(disturbed_until_ - std::chrono::steady_clock::now());
+  if (disturbance_ == disturbance::none || left.count() <= 0) return {disturbance::none, std::chrono::milliseconds(0)};
+  return {disturbance_, left};
+}
+
 void ledger::record(call_record r) {
   std::function<void(const call_record&)> observer;
   {
@@ -220,7 +234,11 @@ std::string ledger::serve(const std::string& method, const wf::barrier_info& inf
       it->second.pop_front();
     }
   }
+  const disturbance disturbed_now = disturbed().first;
   try {
+    if (disturbed_now == disturbance::error || disturbed_now == disturbance::silent)
+      throw std::runtime_error("disturbed: answering errors for a while");
+    if (disturbed_now == disturbance::ongoing) throw wf::ongoing(method + ": disturbed: answering 'not yet' for a while");
     if (answer == scripted::failure) throw wf::failure(options_.name + ": " + method + " refused (scripted)");
     if (answer == scripted::ongoing) throw wf::ongoing(method + ": scripted ongoing");
     if (answer == scripted::error) throw std::runtime_error("scripted error");
@@ -286,6 +304,7 @@ struct http_server::impl {
         return answer(bhttp::status::internal_server_error, e.what());
       }
     }
+    if (req.method() == bhttp::verb::post && path == "/admin/disturb") return disturb(*target);
     if (req.method() != bhttp::verb::post || path.rfind("/api/", 0) != 0)
       return answer(bhttp::status::not_found, "no such endpoint: " + path);
     const std::string method = path.substr(5);
@@ -316,6 +335,32 @@ struct http_server::impl {
     }
   }
 
+  // POST /admin/disturb?mode=error|ongoing|silent|none&ms=N
+  response disturb(const boost::urls::url_view& target) {
+    const auto params = target.params();
+    const auto mode = params.find("mode");
+    const auto ms = params.find("ms");
+    static const std::pair<const char*, disturbance> modes[] = {{"none", disturbance::none},
+                                                                {"error", disturbance::error},
+                                                                {"ongoing", disturbance::ongoing},
+                                                                {"silent", disturbance::silent}};
+    if (mode == params.end() || ms == params.end())
+      return answer(bhttp::status::bad_request, "want ?mode=error|ongoing|silent|none&ms=N");
+    for (const auto& [name, d] : modes) {
+      if ((*mode).value != name) continue;
+      long long period = 0;
+      try {
+        period = std::stoll((*ms).value);
+      } catch (const std::exception&) {
+        period = -1;
+      }
+      if (period < 0 || period > 600000) return answer(bhttp::status::bad_request, "ms must be 0..600000");
+      bank.disturb(d, std::chrono::milliseconds(period));
+      return answer(bhttp::status::ok, std::string(name) + " for " + std::to_string(period) + " ms");
+    }
+    return answer(bhttp::status::bad_request, "mode must be error, ongoing, silent or none");
+  }
+
   asio::awaitable<void> session(tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
@@ -325,6 +370,12 @@ struct http_server::impl {
       stream.expires_after(std::chrono::seconds(60));
       co_await bhttp::async_read(stream, buffer, req, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
+      if (const auto [d, left] = bank.disturbed(); d == disturbance::silent && req.target().starts_with("/api/")) {
+        // Answer nothing: hold the request for the rest of the period, then hang up.
+        asio::steady_timer quiet(stream.get_executor(), left);
+        co_await quiet.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        break;
+      }
       response res = handle(req);  // blocks this thread on the database: the pool has several
       res.keep_alive(req.keep_alive());
       co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));

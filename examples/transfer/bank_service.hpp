@@ -11,6 +11,8 @@
 // body {"account":"alice","amount":30,"fail":false}; answers 200
 // {"outcome":"applied"|"absorbed"}, 409 (refused), 425 (not yet) or 500.
 // GET /api/balances answers {"alice":{"balance":70,"frozen":0},...}.
+// POST /admin/disturb?mode=error|ongoing|silent|none&ms=N makes every call
+// misbehave for N ms (see `disturbance`); for fault injection, not production.
 // gRPC: service transfer.v1.Bank (bank.proto); OK, ABORTED,
 // FAILED_PRECONDITION or INTERNAL.
 #ifndef WF_EXAMPLES_TRANSFER_BANK_SERVICE_HPP
@@ -20,6 +22,7 @@
 
 #include <wf/barrier.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -27,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace transfer {
@@ -48,6 +52,13 @@ struct call_record {
 
 /// What a scripted call answers instead of being served normally.
 enum class scripted { failure, ongoing, error };
+
+/// How a bank misbehaves for a while, whatever the call (fault injection:
+/// wf_bank's POST /admin/disturb, the chaos test). `error` answers 500 /
+/// INTERNAL, `ongoing` 425 / FAILED_PRECONDITION, `silent` answers nothing:
+/// the HTTP server holds the request until the period ends, then closes the
+/// connection; the gRPC server holds the call past the client's deadline.
+enum class disturbance { none, error, ongoing, silent };
 
 /// A bank's accounts and the rules of its endpoints. Thread-safe: each call
 /// takes a database connection of its own from a small pool.
@@ -80,6 +91,10 @@ class ledger {
   /// Called after each call (from the serving thread), e.g. to print a timeline.
   void on_call(std::function<void(const call_record&)> observer);
 
+  /// Every call answers as `d` says for the next `period`, instead of being served.
+  void disturb(disturbance d, std::chrono::milliseconds period);
+  /// The disturbance in force and how long it still lasts ({none, 0} if none).
+  std::pair<disturbance, std::chrono::milliseconds> disturbed() const;
 
  private:
   // A connection of the pool, given back when done with, unless it broke.
@@ -111,6 +126,8 @@ class ledger {
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
   std::map<std::string, std::deque<scripted>> script_;
   std::function<void(const call_record&)> observer_;
+  disturbance disturbance_ = disturbance::none;
+  std::chrono::steady_clock::time_point disturbed_until_{};
 };
 
 /// Serves a ledger over HTTP on its own threads, until destroyed.

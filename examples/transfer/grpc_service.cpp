@@ -11,6 +11,7 @@
 #include <grpcpp/server_builder.h>
 
 #include <chrono>
+#include <thread>
 
 namespace transfer {
 
@@ -44,6 +45,11 @@ class bank_service final : public v1::Bank::Service {
  private:
   ::grpc::Status serve(const std::string& method, const ::grpc::ServerContext& context, const BankRequest& request,
                        BankReply& reply) {
+    if (const auto [d, left] = bank_.disturbed(); d == disturbance::silent) {
+      // Answer nothing: hold the call past the period (and the client's deadline).
+      std::this_thread::sleep_for(left);
+      return ::grpc::Status(::grpc::StatusCode::UNAVAILABLE, "disturbed: silent");
+    }
     try {
       const wf::barrier_info info = wf::barrier_from_metadata(wf::grpc::client_metadata(context));
       const bank_request r{request.account(), request.amount(), request.fail()};

@@ -51,8 +51,10 @@ class http_bank final : public bank {
 
 class grpc_bank final : public bank {
  public:
-  explicit grpc_bank(const std::string& target)
-      : stub_(v1::Bank::NewStub(::grpc::CreateChannel(target, ::grpc::InsecureChannelCredentials()))) {}
+  grpc_bank(const std::string& target, std::chrono::milliseconds timeout)
+      : stub_(v1::Bank::NewStub(::grpc::CreateChannel(target, ::grpc::InsecureChannelCredentials()))) {
+    options_.timeout = timeout;
+  }
 
   using method = wf::grpc::unary_method<class v1::Bank::Stub::async, v1::BankRequest, v1::BankReply>;
 
@@ -75,10 +77,11 @@ class grpc_bank final : public bank {
     request.set_account(r.account);
     request.set_amount(r.amount);
     request.set_fail(r.fail);
-    co_await wf::grpc::call(c, stub_, m, std::move(request));
+    co_await wf::grpc::call(c, stub_, m, std::move(request), options_);
   }
 
   std::shared_ptr<v1::Bank::Stub> stub_;
+  wf::grpc::call_options options_;
 };
 
 }  // namespace
@@ -87,6 +90,8 @@ std::shared_ptr<bank> make_http_bank(std::shared_ptr<wf::http::client> client, s
   return std::make_shared<http_bank>(std::move(client), std::move(base_url));
 }
 
-std::shared_ptr<bank> make_grpc_bank(const std::string& target) { return std::make_shared<grpc_bank>(target); }
+std::shared_ptr<bank> make_grpc_bank(const std::string& target, std::chrono::milliseconds timeout) {
+  return std::make_shared<grpc_bank>(target, timeout);
+}
 
 }  // namespace transfer

@@ -1,7 +1,8 @@
-// wf_transfer: the orchestrator of examples/transfer. Runs one transfer as the
+// wf_transfer: the orchestrator of examples/transfer. Runs transfers as the
 // `transfer` workflow, journaled in PostgreSQL, against two bank processes
 // (wf_bank) over HTTP or gRPC.
 //
+// One transfer:
 //   wf_transfer --db CONNINFO --via http|grpc
 //               --bank-a http://127.0.0.1:8081 --bank-b http://127.0.0.1:8082
 //               [--bank-a-grpc 127.0.0.1:9081 --bank-b-grpc 127.0.0.1:9082]
@@ -13,7 +14,22 @@
 // outcome is journaled. Run the same command again without it: the restarted
 // orchestrator takes its unfinished workflow back (recover(), same executor
 // id) and finishes it from the journal, without sending TransOut again.
-// Exit status: 0 when the workflow finished (succeeded or rolled back), 1 on
+//
+// A load of random transfers (the chaos test, tests/chaos):
+//   wf_transfer ... --gid PREFIX --load N [--seed S] [--accounts M]
+//               [--concurrency C] [--rate R --start-at UNIX_MS] [--shard K/S]
+//               [--fail-percent P] [--max-amount A]
+//               [--executor-id ID] [--lease-ms L] [--poll-ms P] [--call-timeout-ms T]
+// Transfer i (gid PREFIX-i) moves 1..A between accounts acct-0..acct-(M-1),
+// from bank-a to bank-b (workflow `transfer`) or back (`transfer-back`); P %
+// of them are told to fail at TransIn. It is the same transfer in every run
+// with the same seed. This process runs those with i % S == K, C at a time,
+// transfer i starting no earlier than UNIX_MS + i/R seconds; it also runs
+// the poller, so it takes over the workflows of a runner whose lease expired.
+// Restarted with the same arguments, it recovers its own unfinished
+// workflows and goes on; the transfers already finished return at once.
+//
+// Exit status: 0 when every workflow finished (succeeded or rolled back), 1 on
 // an error.
 #include "remote_bank.hpp"
 #include "timeline.hpp"
@@ -23,6 +39,9 @@
 #include <wf/runtime.hpp>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_future.hpp>
@@ -34,10 +53,14 @@
 #include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
 
+#include <pqxx/except>
+
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <random>
 #include <string>
+#include <thread>
 
 #include <unistd.h>
 
@@ -46,11 +69,28 @@ namespace bhttp = boost::beast::http;
 
 namespace {
 
+struct load_settings {
+  std::size_t transfers = 0;  // 0: one transfer, not a load
+  std::uint64_t seed = 1;
+  int accounts = 4;
+  int concurrency = 8;
+  int shard = 0, shards = 1;
+  double rate = 0;               // transfers per second, over all shards; 0: no pacing
+  std::int64_t start_at_ms = 0;  // Unix time the pacing counts from
+  int fail_percent = 10;
+  std::int64_t max_amount = 40;
+};
+
 struct settings {
   std::string db, via = "http", bank_a, bank_b, bank_a_grpc, bank_b_grpc, gid;
   std::string schema = "wf";
+  std::string executor_id = "transfer-orchestrator";
   transfer::transfer_request transfer{"alice", "bob", 30, false};
   bool crash_after_trans_out = false;
+  load_settings load;
+  std::chrono::milliseconds lease{std::chrono::seconds(30)};
+  std::chrono::milliseconds poll{std::chrono::seconds(1)};
+  std::chrono::milliseconds call_timeout{std::chrono::seconds(3)};
 };
 
 void say(const std::string& text) { transfer::print_line("orchestrator " + text); }
@@ -95,12 +135,142 @@ asio::awaitable<wf::outcome> run(wf::runtime& rt, const settings& s) {
   co_return co_await rt.execute(transfer::workflow_name, s.gid, transfer::to_json(s.transfer));
 }
 
+// ---- a load of random transfers
+
+struct planned {
+  std::string name, gid;
+  transfer::transfer_request request;
+};
+
+// Transfer i of the load: the same for every process given the same seed.
+planned plan(const settings& s, std::size_t i) {
+  std::mt19937_64 random(s.load.seed * 1000003u + i);
+  const bool back = random() % 2 == 1;
+  planned p;
+  p.name = back ? "transfer-back" : transfer::workflow_name;
+  p.gid = s.gid + "-" + std::to_string(i);
+  const auto accounts = static_cast<std::uint64_t>(s.load.accounts);
+  p.request.from = "acct-" + std::to_string(random() % accounts);
+  p.request.to = "acct-" + std::to_string(random() % accounts);
+  p.request.amount = 1 + static_cast<std::int64_t>(random() % static_cast<std::uint64_t>(s.load.max_amount));
+  p.request.fail_at_trans_in = static_cast<int>(random() % 100) < s.load.fail_percent;
+  return p;
+}
+
+struct load_state {
+  std::size_t next = 0;
+  int workers = 0;
+  std::size_t succeeded = 0, rolled_back = 0, lease_lost = 0, errors = 0;
+  std::exception_ptr fatal;
+};
+
+bool is_bug(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const wf::nondeterminism_error&) {
+    return true;
+  } catch (const wf::workflow_stuck_error&) {
+    return true;
+  } catch (const wf::conflict_error&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+asio::awaitable<void> load_worker(wf::runtime& rt, const settings& s, load_state& state) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (state.next < s.load.transfers && !state.fatal) {
+    const std::size_t i = state.next;
+    state.next += static_cast<std::size_t>(s.load.shards);
+    planned p = plan(s, i);
+    if (s.load.rate > 0) {
+      const auto due = std::chrono::system_clock::time_point(std::chrono::milliseconds(s.load.start_at_ms)) +
+                       std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::duration<double>(static_cast<double>(i) / s.load.rate));
+      const auto now = std::chrono::system_clock::now();
+      if (due > now) {
+        timer.expires_after(due - now);
+        co_await timer.async_wait(asio::use_awaitable);
+      }
+    }
+    const boost::json::value input = transfer::to_json(p.request);
+    for (;;) {
+      std::exception_ptr error;
+      try {
+        std::string name = p.name, gid = p.gid;
+        const wf::outcome out = co_await rt.execute(std::move(name), std::move(gid), input);
+        ++(out.succeeded() ? state.succeeded : state.rolled_back);
+        break;
+      } catch (const wf::lease_lost_error& e) {
+        // Another runner took the workflow over (this one was frozen past its
+        // lease): execute again, which waits for that runner to finish it.
+        ++state.lease_lost;
+        say(s.executor_id + ": " + p.gid + ": " + e.what() + "; waiting for the runner that has it");
+      } catch (const std::exception& e) {
+        error = std::current_exception();
+        ++state.errors;
+        say(s.executor_id + ": " + p.gid + ": " + e.what());
+      }
+      if (error && is_bug(error)) {
+        state.fatal = error;
+        co_return;
+      }
+      timer.expires_after(std::chrono::milliseconds(200));
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+  }
+}
+
+asio::awaitable<void> run_load(wf::runtime& rt, const settings& s, load_state& state) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    bool recovered = false;
+    try {
+      const std::size_t resumed = co_await rt.recover();
+      if (resumed > 0) say(s.executor_id + ": recover(): took back " + std::to_string(resumed) + " unfinished workflow(s)");
+      recovered = true;
+    } catch (const std::exception& e) {
+      say(s.executor_id + ": recover(): " + e.what() + "; trying again");
+    }
+    if (recovered) break;
+    timer.expires_after(std::chrono::milliseconds(200));
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+  rt.start();
+  state.next = static_cast<std::size_t>(s.load.shard);
+  state.workers = s.load.concurrency;
+  for (int w = 0; w < s.load.concurrency; ++w)
+    asio::co_spawn(timer.get_executor(), load_worker(rt, s, state), [&rt, &state](std::exception_ptr e) {
+      if (e && !state.fatal) state.fatal = e;
+      if (--state.workers == 0) rt.stop();
+    });
+}
+
+// The store, opened again and again while PostgreSQL is unreachable (it may
+// be restarting), for up to a minute.
+std::shared_ptr<wf::postgres_store> open_store(const wf::postgres_options& pg) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  for (;;) {
+    try {
+      return wf::postgres_store::open(pg);
+    } catch (const pqxx::broken_connection& e) {
+      if (std::chrono::steady_clock::now() > give_up) throw;
+      say(std::string("cannot reach PostgreSQL yet: ") + e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+}
+
 int usage() {
   std::fprintf(stderr,
                "usage: wf_transfer --db CONNINFO --bank-a URL --bank-b URL --gid GID [--via http|grpc]\n"
                "                   [--bank-a-grpc HOST:PORT --bank-b-grpc HOST:PORT] [--schema SCHEMA]\n"
                "                   [--from ACCOUNT] [--to ACCOUNT] [--amount N] [--fail-at-trans-in]\n"
-               "                   [--crash-after-trans-out]\n");
+               "                   [--crash-after-trans-out]\n"
+               "       a load:     [--load N] [--seed S] [--accounts M] [--concurrency C] [--rate R]\n"
+               "                   [--start-at UNIX_MS] [--shard K/S] [--fail-percent P] [--max-amount A]\n"
+               "                   [--executor-id ID] [--lease-ms L] [--poll-ms P] [--call-timeout-ms T]\n");
   return 2;
 }
 
@@ -126,8 +296,29 @@ int main(int argc, char** argv) {
     else if (arg == "--from") s.transfer.from = value();
     else if (arg == "--to") s.transfer.to = value();
     else if (arg == "--amount") s.transfer.amount = std::stoll(value());
-    else return usage();
+    else if (arg == "--executor-id") s.executor_id = value();
+    else if (arg == "--lease-ms") s.lease = std::chrono::milliseconds(std::stoll(value()));
+    else if (arg == "--poll-ms") s.poll = std::chrono::milliseconds(std::stoll(value()));
+    else if (arg == "--call-timeout-ms") s.call_timeout = std::chrono::milliseconds(std::stoll(value()));
+    else if (arg == "--load") s.load.transfers = std::stoull(value());
+    else if (arg == "--seed") s.load.seed = std::stoull(value());
+    else if (arg == "--accounts") s.load.accounts = std::stoi(value());
+    else if (arg == "--concurrency") s.load.concurrency = std::stoi(value());
+    else if (arg == "--rate") s.load.rate = std::stod(value());
+    else if (arg == "--start-at") s.load.start_at_ms = std::stoll(value());
+    else if (arg == "--fail-percent") s.load.fail_percent = std::stoi(value());
+    else if (arg == "--max-amount") s.load.max_amount = std::stoll(value());
+    else if (arg == "--shard") {
+      const std::string v = value();
+      const auto slash = v.find('/');
+      if (slash == std::string::npos) return usage();
+      s.load.shard = std::stoi(v.substr(0, slash));
+      s.load.shards = std::stoi(v.substr(slash + 1));
+    } else return usage();
   }
+  if (s.load.accounts < 1 || s.load.concurrency < 1 || s.load.max_amount < 1 || s.load.shards < 1 ||
+      s.load.shard < 0 || s.load.shard >= s.load.shards || s.load.rate < 0)
+    return usage();
   if (s.db.empty() || s.bank_a.empty() || s.bank_b.empty() || s.gid.empty()) return usage();
   if (s.via != "http" && s.via != "grpc") return usage();
   if (s.via == "grpc" && (s.bank_a_grpc.empty() || s.bank_b_grpc.empty())) return usage();
@@ -137,22 +328,26 @@ int main(int argc, char** argv) {
     wf::postgres_options pg;
     pg.connection = s.db;
     pg.schema = s.schema;
-    auto store = wf::postgres_store::open(pg);
+    auto store = open_store(pg);
 
     // A fixed executor id: a restarted orchestrator takes its own unfinished
     // workflows back at once, without waiting for the dead one's leases.
     wf::runtime_options options;
-    options.executor_id = "transfer-orchestrator";
+    options.executor_id = s.executor_id;
+    options.lease_duration = s.lease;
+    options.poll_interval = s.poll;
     wf::runtime rt(io.get_executor(), store, options);
 
     std::shared_ptr<transfer::bank> bank_a, bank_b;
     if (s.via == "http") {
-      auto client = std::make_shared<wf::http::client>(io.get_executor());
+      wf::http::client_options http_options;
+      http_options.timeout = s.call_timeout;
+      auto client = std::make_shared<wf::http::client>(io.get_executor(), http_options);
       bank_a = transfer::make_http_bank(client, s.bank_a);
       bank_b = transfer::make_http_bank(client, s.bank_b);
     } else {
-      bank_a = transfer::make_grpc_bank(s.bank_a_grpc);
-      bank_b = transfer::make_grpc_bank(s.bank_b_grpc);
+      bank_a = transfer::make_grpc_bank(s.bank_a_grpc, s.call_timeout);
+      bank_b = transfer::make_grpc_bank(s.bank_b_grpc, s.call_timeout);
     }
     transfer::transfer_hooks hooks;
     if (s.crash_after_trans_out)
@@ -160,6 +355,23 @@ int main(int argc, char** argv) {
         say("TransOut of " + gid + " is journaled; --crash-after-trans-out: SIGKILL now");
         ::kill(::getpid(), SIGKILL);
       };
+    if (s.load.transfers > 0) {
+      // Retries come quickly after a fault, so that the load quiesces soon after the last one.
+      wf::workflow_options quick;
+      quick.retry.max_interval = std::chrono::seconds(1);
+      transfer::register_transfer(rt, bank_a, bank_b, hooks, quick);
+      transfer::register_transfer(rt, bank_b, bank_a, hooks, quick, "transfer-back");
+      say(s.executor_id + ": " + std::to_string(s.load.transfers) + " transfers (shard " + std::to_string(s.load.shard) +
+          "/" + std::to_string(s.load.shards) + ", seed " + std::to_string(s.load.seed) + ") via " + s.via);
+      load_state state;
+      asio::co_spawn(io, run_load(rt, s, state), asio::detached);
+      io.run();
+      if (state.fatal) std::rethrow_exception(state.fatal);
+      say(s.executor_id + ": done: " + std::to_string(state.succeeded) + " succeeded, " +
+          std::to_string(state.rolled_back) + " rolled back, " + std::to_string(state.lease_lost) +
+          " lease(s) lost, " + std::to_string(state.errors) + " error(s) retried");
+      return 0;
+    }
     transfer::register_transfer(rt, bank_a, bank_b, hooks);
 
     say("transfer " + s.gid + " via " + s.via + ": " + std::to_string(s.transfer.amount) + " from " +

@@ -84,9 +84,9 @@ asio::awaitable<std::string> run_transfer(wf::workflow& w, boost::json::value in
 }  // namespace
 
 void register_transfer(wf::runtime& rt, std::shared_ptr<bank> from_bank, std::shared_ptr<bank> to_bank,
-                       transfer_hooks hooks, wf::workflow_options options) {
+                       transfer_hooks hooks, wf::workflow_options options, const std::string& name) {
   rt.register_workflow(
-      workflow_name,
+      name,
       [from_bank, to_bank, hooks](wf::workflow& w, boost::json::value input) {
         return run_transfer(w, std::move(input), from_bank, to_bank, hooks);
       },

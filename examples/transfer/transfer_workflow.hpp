@@ -47,11 +47,13 @@ struct transfer_hooks {
   std::function<void(const std::string& gid)> after_trans_out;
 };
 
-/// Registers the `transfer` workflow on `rt`. The banks are shared with the
-/// workflow's branches and handlers, which the runtime keeps until the
-/// workflow finishes.
+/// Registers the `transfer` workflow on `rt` (or the same workflow under
+/// another `name`, e.g. one per direction between two banks). The banks are
+/// shared with the workflow's branches and handlers, which the runtime keeps
+/// until the workflow finishes.
 void register_transfer(wf::runtime& rt, std::shared_ptr<bank> from_bank, std::shared_ptr<bank> to_bank,
-                       transfer_hooks hooks = {}, wf::workflow_options options = {});
+                       transfer_hooks hooks = {}, wf::workflow_options options = {},
+                       const std::string& name = workflow_name);
 
 }  // namespace transfer
 
