@@ -85,6 +85,11 @@ wf_start_postgres() {
   trap wf_stop_postgres EXIT
   $WF_PG_RUNAS "$WF_PG_BIN/initdb" -D "$WF_PG_DIR/data" -U postgres --auth=trust -E UTF8 >"$WF_PG_DIR/initdb.log" 2>&1 \
     || { cat "$WF_PG_DIR/initdb.log" >&2; return 1; }
+  # Every local connection is trusted, but for one role that must give its
+  # password: the wrong-password test (tests/store/postgres_test.cpp) logs in as it.
+  local hba="$WF_PG_DIR/data/pg_hba.conf"
+  { echo "host all wf_password_check 127.0.0.1/32 scram-sha-256"; cat "$hba"; } >"$WF_PG_DIR/pg_hba.new"
+  cat "$WF_PG_DIR/pg_hba.new" >"$hba"  # rewritten in place: its owner stays the postgres user
   $WF_PG_RUNAS "$WF_PG_BIN/pg_ctl" -D "$WF_PG_DIR/data" -l "$WF_PG_DIR/server.log" -w -t 60 \
     -o "-p $port -k $WF_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null \
     || { cat "$WF_PG_DIR/server.log" >&2; return 1; }

@@ -53,14 +53,11 @@
 #include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
 
-#include <pqxx/except>
-
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <random>
 #include <string>
-#include <thread>
 
 #include <unistd.h>
 
@@ -247,21 +244,6 @@ asio::awaitable<void> run_load(wf::runtime& rt, const settings& s, load_state& s
     });
 }
 
-// The store, opened again and again while PostgreSQL is unreachable (it may
-// be restarting), for up to a minute.
-std::shared_ptr<wf::postgres_store> open_store(const wf::postgres_options& pg) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-  for (;;) {
-    try {
-      return wf::postgres_store::open(pg);
-    } catch (const pqxx::broken_connection& e) {
-      if (std::chrono::steady_clock::now() > give_up) throw;
-      say(std::string("cannot reach PostgreSQL yet: ") + e.what());
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-  }
-}
-
 int usage() {
   std::fprintf(stderr,
                "usage: wf_transfer --db CONNINFO --bank-a URL --bank-b URL --gid GID [--via http|grpc]\n"
@@ -328,7 +310,9 @@ int main(int argc, char** argv) {
     wf::postgres_options pg;
     pg.connection = s.db;
     pg.schema = s.schema;
-    auto store = open_store(pg);
+    // PostgreSQL may be restarting (the chaos test restarts it): keep trying for a minute.
+    pg.wait_for_database = std::chrono::minutes(1);
+    auto store = wf::postgres_store::open(pg);
 
     // A fixed executor id: a restarted orchestrator takes its own unfinished
     // workflows back at once, without waiting for the dead one's leases.

@@ -1,4 +1,4 @@
-#include "../text.hpp"
+#include "answer.hpp"
 
 #include <wf/errors.hpp>
 #include <wf/http.hpp>
@@ -125,17 +125,7 @@ struct client::impl {
       }
       auto res = parser.release();
       if (res.keep_alive()) self->give_back(d.key(), std::move(s));
-      switch (res.result_int()) {
-        case 200:
-          co_return std::move(res.body());
-        case 409:
-          throw failure(res.body().empty() ? std::string("HTTP 409 from ") + d.key() : res.body());
-        case 425:
-          throw ongoing(res.body().empty() ? std::string("HTTP 425 from ") + d.key() : res.body());
-        default:
-          throw transport_error("wf::http: HTTP " + std::to_string(res.result_int()) + " from " + d.key() + ": " +
-                                wf::detail::snippet(res.body()));
-      }
+      co_return detail::interpret(res.result_int(), std::move(res.body()), d.key());
     }
   }
 };

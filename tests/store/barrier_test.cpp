@@ -154,6 +154,24 @@ TEST_CASE("a missing, empty or invalid barrier parameter is an invalid_argument 
   std::string e_acute;
   for (int k = 0; k < 128; ++k) e_acute += "%C3%A9";
   CHECK(wf::barrier_from_query("gid=" + e_acute + "&trans_type=workflow&branch_id=01&op=action").gid.size() == 256);
+  // Bytes PostgreSQL would refuse in a text column (found by fuzz/barrier_fuzz.cpp).
+  CHECK_THAT(query_error("gid=g%FF&trans_type=workflow&branch_id=01&op=action"),
+             Catch::Contains("gid is not valid UTF-8"));
+  CHECK_THAT(query_error("gid=g1&trans_type=workflow&branch_id=%C3&op=action"),
+             Catch::Contains("branch_id is not valid UTF-8"));
+  std::multimap<std::string, std::string> bad = {
+      {"dtm-gid", "g\xC0\xAF"}, {"dtm-trans_type", "workflow"}, {"dtm-branch_id", "01"}, {"dtm-op", "action"}};
+  CHECK_THROWS_WITH(wf::barrier_from_metadata(bad), Catch::Contains("metadata dtm-gid is not valid UTF-8"));
+}
+
+TEST_CASE("the barrier reads only the query it is given, not the bytes after it", "[barrier]") {
+  // A view into a larger buffer, not NUL-terminated where it ends: Boost.URL
+  // once read it to the buffer's end (found by fuzz/barrier_fuzz.cpp).
+  const std::string buffer = "gid=g1&trans_type=workflow&branch_id=01&op=action&gid=g2 and more";
+  const std::string_view query(buffer.data(), buffer.find("&gid=g2"));
+  CHECK(wf::barrier_from_query(query).gid == "g1");
+  const std::string target = "/api/x?gid=g1&trans_type=workflow&branch_id=01&op=action#tail";
+  CHECK(wf::barrier_from_query(std::string_view(target.data(), target.find('#'))).op == "action");
 }
 
 TEST_CASE("the barrier reads dtm-* gRPC metadata", "[barrier]") {

@@ -65,6 +65,39 @@ TEST_CASE("postgres: an unreachable database is a clear error that does not show
   }
 }
 
+TEST_CASE("postgres: a wrong password is a clear error that does not show the password") {
+  WF_REQUIRE_DATABASE();
+  // scripts/common.sh makes the test cluster ask this role (and only it) for a password.
+  const std::string role = "wf_password_check";
+  {
+    pqxx::connection c(wf_test::pg_url());
+    pqxx::work tx(c);
+    tx.exec("DO $$ BEGIN CREATE ROLE " + role + " LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
+    tx.exec("ALTER ROLE " + role + " PASSWORD 'right-pw-7'");
+    tx.exec("DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO " + role +
+            "', current_database()); END $$");
+    tx.commit();
+  }
+  const std::string sep = wf_test::pg_url().find('?') == std::string::npos ? "?" : "&";
+  auto o = pg_options();
+  o.connection = wf_test::pg_url() + sep + "user=" + role + "&password=wrong-pw-3";
+  std::string what;
+  try {
+    wf::postgres_store::open(o);
+  } catch (const wf::postgres_error& e) {
+    what = e.what();
+  }
+  if (what.empty()) {
+    WARN("this PostgreSQL does not ask " + role + " for a password (not the cluster scripts/test starts): skipped");
+    return;
+  }
+  CHECK_THAT(what, Catch::Contains("cannot connect to PostgreSQL") && Catch::Contains("password authentication failed"));
+  CHECK_THAT(what, !Catch::Contains("wrong-pw-3"));
+  // The same role with the right password opens the store.
+  o.connection = wf_test::pg_url() + sep + "user=" + role + "&password=right-pw-7";
+  CHECK_NOTHROW(wf::postgres_store::open(o));
+}
+
 TEST_CASE("postgres: in retrying mode, open keeps trying until its time is up") {
   wf::postgres_options o;
   o.connection = "postgresql://wf@127.0.0.1:1/wf?connect_timeout=1";

@@ -1,6 +1,7 @@
 // The participant's barrier (see wf/barrier.hpp and docs/participants.md).
 #include "barrier_sql.hpp"
 #include "schema.hpp"
+#include "../../text.hpp"
 
 #include <wf/barrier.hpp>
 
@@ -42,7 +43,7 @@ std::string_view origin_of(std::string_view op) {
 
 [[noreturn]] void invalid(const std::string& what) { throw std::invalid_argument("wf::barrier: " + what); }
 
-// Characters as varchar(n) counts them (the database is UTF-8).
+// Characters as varchar(n) counts them (the database is UTF-8; `s` is valid UTF-8).
 std::size_t utf8_length(std::string_view s) {
   std::size_t n = 0;
   for (unsigned char c : s) n += (c & 0xC0) != 0x80;
@@ -58,7 +59,9 @@ void validate(const std::array<std::string, n_fields>& v, const field_names& nam
   for (std::size_t i = 0; i < n_fields; ++i) {
     const std::string name = kind + names[i];
     if (v[i].empty()) invalid(name + " is empty");
-    if (v[i].find('\0') != std::string::npos) invalid(name + " contains a NUL character");
+    // The table's columns are text in a UTF-8 database: PostgreSQL would refuse the row.
+    if (const auto problem = detail::name_problem(v[i], std::string::npos); !problem.empty())
+      invalid(name + " " + problem);
     if (utf8_length(v[i]) > max_chars[i])
       invalid(name + " is longer than " + std::to_string(max_chars[i]) + " characters");
   }
@@ -129,7 +132,11 @@ table_name checked_table(const std::string& name) {
 
 barrier_info barrier_from_query(std::string_view target_or_query) {
   namespace urls = boost::urls;
-  std::string_view query = target_or_query;
+  // Boost.URL 1.81's parse_query measures the query it was given with
+  // strlen(), so it reads past the end of a view that is not followed by a
+  // NUL (found by fuzz/barrier_fuzz.cpp). It only ever sees NUL-terminated copies.
+  const std::string whole(target_or_query);
+  std::string_view query = whole;
   if (!query.empty() && query.front() == '/') {
     auto target = urls::parse_origin_form(query);
     if (!target) invalid("malformed request target " + shown(target_or_query));
@@ -141,12 +148,13 @@ barrier_info barrier_from_query(std::string_view target_or_query) {
   } else if (!query.empty() && query.front() == '?') {
     query.remove_prefix(1);
   }
+  const std::string terminated(query);
   // Checked first, so that the view below cannot throw.
-  if (!urls::parse_query(query)) invalid("malformed query " + shown(query));
+  if (!urls::parse_query(terminated)) invalid("malformed query " + shown(terminated));
   urls::encoding_opts form;  // '+' is a space in HTTP queries, as Go's url.Values writes them
   form.space_as_plus = true;
   collector fields(query_names, "query parameter ");
-  for (const urls::param& p : urls::params_view(query, form)) fields.offer(p.key, p.value);
+  for (const urls::param& p : urls::params_view(terminated, form)) fields.offer(p.key, p.value);
   return fields.finish();
 }
 
