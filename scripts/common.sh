@@ -51,11 +51,12 @@ wf_build() {
 
 WF_PG_BIN=/usr/lib/postgresql/15/bin
 
-# A TCP port on 127.0.0.1 nothing listens on.
+# A TCP port on 127.0.0.1 nothing listens on, below Linux's ephemeral range
+# (32768-60999), so that no outgoing connection takes it before its server starts.
 wf_free_port() {
   local port
   for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 30000))
+    port=$((10000 + RANDOM % 22000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0

@@ -9,6 +9,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 
+#include <memory>
+#include <mutex>
 #include <utility>
 
 namespace wf::detail {
@@ -23,15 +25,23 @@ auto tracked_executor(const Handler& handler) {
 }
 
 /// From any thread: runs `handler(args...)` on the executor `tracked` came
-/// from. Only the posted function keeps that io_context busy (it holds
-/// `tracked`): once posted, nothing on this thread refers to the caller's
-/// io_context, which may be destroyed as soon as the handler has run.
+/// from; the posted function keeps that io_context busy (it holds `tracked`)
+/// until the handler has run. post() still touches the io_context after it
+/// has queued the function (it signals the io_context's threads), so the
+/// function does not start until post() has returned here: otherwise the
+/// handler could run, its caller stop and destroy the io_context, and this
+/// thread then signal a destroyed condition variable (ThreadSanitizer saw it).
 template <class Executor, class Handler, class... Args>
 void post_back(Executor tracked, Handler handler, Args... args) {
+  auto posting = std::make_shared<std::mutex>();
+  std::unique_lock posted(*posting);
   auto target = boost::asio::prefer(tracked, boost::asio::execution::outstanding_work.untracked);
-  boost::asio::post(target, [h = std::move(handler), busy = std::move(tracked), ... a = std::move(args)]() mutable {
+  boost::asio::post(target, [posting, h = std::move(handler), busy = std::move(tracked),
+                             ... a = std::move(args)]() mutable {
+    { std::lock_guard wait_for_post(*posting); }  // held by the posting thread for a few microseconds at most
     std::move(h)(std::move(a)...);
   });
+  posted.unlock();
 }
 
 }  // namespace wf::detail

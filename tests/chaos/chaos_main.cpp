@@ -123,19 +123,25 @@ int run(const std::vector<std::string>& argv, const std::string& log) { return w
 
 // ---- loopback helpers
 
+// A port of 127.0.0.1 nothing is bound to, below Linux's ephemeral range
+// (32768-60999): a port the kernel hands out could be taken by an outgoing
+// connection before the bank that is meant to listen on it (re)starts.
 unsigned short free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+  static std::mt19937 random(static_cast<unsigned>(::getpid()));
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    const auto port = static_cast<unsigned short>(10000 + random() % 22000);
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     ::close(fd);
-    throw std::runtime_error("no free port");
+    if (free) return port;
   }
-  ::close(fd);
-  return ntohs(a.sin_port);
+  throw std::runtime_error("no free port");
 }
 
 int connect_to(unsigned short port) {
@@ -395,6 +401,7 @@ class chaos {
     }
     if (kind == "bank_kills") {
       bank_proc& b = banks_[uniform(0, 1)];
+      if (b.proc.pid <= 0) return false;  // never kill(-1, ...)
       log_line("SIGKILL " + b.proc.name + ", then restart it");
       ::kill(b.proc.pid, SIGKILL);
       wait_for(b.proc);
