@@ -39,12 +39,13 @@ wf_install_packages() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# wf_build [TARGET]: everything, or only TARGET.
 wf_build() {
   wf_log "configuring ($BUILD_TYPE) in $BUILD_DIR"
   # shellcheck disable=SC2086
   cmake -S "$WF_ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${WF_CMAKE_ARGS:-} >/dev/null
-  wf_log "building"
-  cmake --build "$BUILD_DIR" --parallel "$(nproc)"
+  wf_log "building ${1:-everything}"
+  cmake --build "$BUILD_DIR" --parallel "$(nproc)" ${1:+--target "$1"}
 }
 
 # ---- a throwaway PostgreSQL 15 cluster for the tests

@@ -14,6 +14,8 @@
 // Needs WF_TEST_PG_URL (scripts/chaos and scripts/test start a throwaway
 // server), and WF_TEST_PG_DATA / WF_TEST_PG_CTL [/ WF_TEST_PG_RUNAS] for the
 // PostgreSQL restarts (without them, that fault is left out).
+#include "processes.hpp"
+
 #include <pqxx/pqxx>
 
 #include <algorithm>
@@ -27,16 +29,13 @@
 #include <optional>
 #include <random>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -44,6 +43,9 @@
 
 namespace {
 
+using wf_test::env;
+using wf_test::start_process;
+using wf_test::wait_for;
 using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
@@ -60,11 +62,6 @@ struct options {
   int lease_ms = 2000;
 };
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
 void log_line(const std::string& text) {
   std::printf("chaos: %s\n", text.c_str());
   std::fflush(stdout);
@@ -80,35 +77,6 @@ struct child {
   int unexpected_exits = 0;
 };
 
-// Starts `argv` with its output appended to `log`; returns its pid.
-pid_t start_process(std::vector<std::string> argv, const std::string& log) {
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // nothing outlives the test
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  return pid;
-}
-
-// Waits for `pid` to end; returns its exit status (128 + signal if killed).
-int wait_for(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 void spawn(child& c, const std::string& work) { c.pid = start_process(c.argv, work + "/" + c.name + ".log"); }
 
 // Waits for `c` to end (after a SIGKILL or SIGTERM).
@@ -117,9 +85,6 @@ void wait_for(child& c) {
   wait_for(c.pid);
   c.pid = -1;
 }
-
-// Runs a command to its end, its output appended to `log`; returns its exit status.
-int run(const std::vector<std::string>& argv, const std::string& log) { return wait_for(start_process(argv, log)); }
 
 // ---- loopback helpers
 
@@ -196,10 +161,6 @@ class chaos {
  public:
   explicit chaos(options o) : o_(std::move(o)), random_(o_.seed) {
     pg_url_ = env("WF_TEST_PG_URL");
-    pg_data_ = env("WF_TEST_PG_DATA");
-    pg_ctl_ = env("WF_TEST_PG_CTL");
-    std::istringstream runas(env("WF_TEST_PG_RUNAS"));
-    for (std::string w; runas >> w;) pg_runas_.push_back(w);
     transfers_ = static_cast<std::size_t>(o_.rate * o_.seconds);
   }
 
@@ -370,7 +331,7 @@ class chaos {
                                         {"answers_425", per_ten_seconds},
                                         {"silences", per_ten_seconds},
                                         {"freezes", std::max(1, per_ten_seconds / 2)}};
-    if (pg_data_.empty() || pg_ctl_.empty()) {
+    if (!wf_test::can_restart_postgres()) {
       limit.erase("pg_restarts");
       log_line("WF_TEST_PG_DATA / WF_TEST_PG_CTL not set: PostgreSQL will not be restarted");
     }
@@ -411,13 +372,7 @@ class chaos {
     }
     if (kind == "pg_restarts") {
       log_line("pg_ctl restart -m immediate");
-      std::vector<std::string> cmd = pg_runas_;
-      const std::string dir = pg_data_.substr(0, pg_data_.rfind('/'));
-      for (const std::string& a : {pg_ctl_, std::string("-D"), pg_data_, std::string("-l"), dir + "/server.log",
-                                   std::string("-m"), std::string("immediate"), std::string("-w"),
-                                   std::string("-t"), std::string("60"), std::string("restart")})
-        cmd.push_back(a);
-      const int status = run(cmd, o_.work + "/pg_ctl.log");
+      const int status = wf_test::restart_postgres(o_.work + "/pg_ctl.log");
       if (status != 0)
         throw std::runtime_error("pg_ctl restart failed with status " + std::to_string(status) + "; see " + o_.work +
                                  "/pg_ctl.log");
@@ -641,8 +596,7 @@ class chaos {
 
   options o_;
   std::mt19937_64 random_;
-  std::string pg_url_, pg_data_, pg_ctl_;
-  std::vector<std::string> pg_runas_;
+  std::string pg_url_;
   std::size_t transfers_ = 0;
   bank_proc banks_[2];
   child orchestrators_[2];

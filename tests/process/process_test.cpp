@@ -1,6 +1,7 @@
 // Process-level tests against PostgreSQL: workers SIGKILLed at random
 // moments, two workers on one database with one killed or frozen, and the
 // database restarted under a running worker. Skipped without WF_TEST_PG_URL.
+#include "processes.hpp"
 #include "support.hpp"
 
 #include <pqxx/pqxx>
@@ -13,20 +14,14 @@
 #include <thread>
 #include <vector>
 
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace {
 
 constexpr int workflows = 1000;
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
+using wf_test::kill_now;
 
 // The schema of one test: wf's tables, the participant's effects, and a
 // guard that records any attempt to change or delete a journal record (and
@@ -59,14 +54,8 @@ void install_journal_guard(const std::string& schema) {
 
 pid_t spawn_worker(const std::string& schema, const std::string& id, int lease_ms) {
   const std::string exe = WF_TEST_WORKER;
-  std::vector<std::string> args = {exe, wf_test::pg_url(), schema, id, std::to_string(workflows),
-                                   std::to_string(lease_ms)};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ) == 0);
-  return pid;
+  return wf_test::start_process({exe, wf_test::pg_url(), schema, id, std::to_string(workflows),
+                                 std::to_string(lease_ms)});
 }
 
 // Waits for `pid` to exit, at most `limit`; returns its exit code (-1: killed, timed out).
@@ -101,12 +90,6 @@ struct children {
     }
   }
 };
-
-void kill_now(pid_t pid) {
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-}
 
 int random_ms(int lo, int hi) {
   static std::mt19937 rng(std::random_device{}());
@@ -195,7 +178,7 @@ TEST_CASE("process: a frozen worker that wakes after losing its leases cannot wr
 
 TEST_CASE("process: PostgreSQL restarted under a running worker loses nothing acknowledged") {
   WF_REQUIRE_DATABASE();
-  if (env("WF_TEST_PG_DATA").empty()) {
+  if (!wf_test::can_restart_postgres()) {
     WARN("WF_TEST_PG_DATA is not set (not our own cluster): skipped");
     return;
   }
@@ -203,9 +186,7 @@ TEST_CASE("process: PostgreSQL restarted under a running worker loses nothing ac
   install_journal_guard(schema);
   const pid_t w = spawn_worker(schema, "solo", 5000);
   std::this_thread::sleep_for(std::chrono::milliseconds(random_ms(200, 600)));
-  const std::string restart = env("WF_TEST_PG_RUNAS") + " " + env("WF_TEST_PG_CTL") + " -D " + env("WF_TEST_PG_DATA") +
-                              " restart -m immediate -w -t 60 > /dev/null";
-  REQUIRE(std::system(restart.c_str()) == 0);
+  REQUIRE(wf_test::restart_postgres("/dev/null") == 0);
   REQUIRE(wait_exit(w, std::chrono::seconds(120)) == 0);
   check_invariants(schema);
 }

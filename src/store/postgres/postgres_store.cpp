@@ -493,30 +493,30 @@ std::vector<claim_result> claim_many(pqxx::work& tx, const char* statement, cons
       out[index.at(row[6].as<std::string>())].journal.push_back(pg::record_from_row(row));
   return out;
 }
+
+// One claim statement, with the journals of what it claimed, in one transaction on the worker.
+asio::awaitable<std::vector<claim_result>> claim_on(pg::worker& reader, const char* statement, std::string owner,
+                                                    std::chrono::milliseconds lease, std::size_t limit) {
+  auto fn = [statement, owner = std::move(owner), lease, limit](pqxx::connection& c) {
+    pqxx::work tx(c);
+    auto out = claim_many(tx, statement, owner, lease, limit);
+    tx.commit();
+    return out;
+  };
+  co_return co_await pg::on_worker<std::vector<claim_result>>(reader, std::move(fn));
+}
 }  // namespace
 
 asio::awaitable<std::vector<claim_result>> postgres_store::claim_due(std::string owner,
                                                                      std::chrono::milliseconds lease,
                                                                      std::size_t limit) {
-  auto fn = [owner = std::move(owner), lease, limit](pqxx::connection& c) {
-    pqxx::work tx(c);
-    auto out = claim_many(tx, "wf_claim_due", owner, lease, limit);
-    tx.commit();
-    return out;
-  };
-  co_return co_await pg::on_worker<std::vector<claim_result>>(*impl_->reader, std::move(fn));
+  return claim_on(*impl_->reader, "wf_claim_due", std::move(owner), lease, limit);
 }
 
 asio::awaitable<std::vector<claim_result>> postgres_store::claim_resumable(std::string owner,
                                                                            std::chrono::milliseconds lease,
                                                                            std::size_t limit) {
-  auto fn = [owner = std::move(owner), lease, limit](pqxx::connection& c) {
-    pqxx::work tx(c);
-    auto out = claim_many(tx, "wf_claim_resumable", owner, lease, limit);
-    tx.commit();
-    return out;
-  };
-  co_return co_await pg::on_worker<std::vector<claim_result>>(*impl_->reader, std::move(fn));
+  return claim_on(*impl_->reader, "wf_claim_resumable", std::move(owner), lease, limit);
 }
 
 asio::awaitable<std::vector<std::string>> postgres_store::renew(std::string owner, std::vector<std::string> gids,

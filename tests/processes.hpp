@@ -1,0 +1,86 @@
+// Child processes for the tests that run wf's programs as processes (the
+// process tests and the chaos bank test): start, wait, kill, and restart the
+// throwaway PostgreSQL scripts/common.sh started. No test framework here.
+#ifndef WF_TESTS_PROCESSES_HPP
+#define WF_TESTS_PROCESSES_HPP
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace wf_test {
+
+inline std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+/// Starts `argv` (searched in PATH), its output appended to `log` (empty: this
+/// process's output). It is killed if this process dies. Returns its pid.
+inline pid_t start_process(std::vector<std::string> argv, const std::string& log = {}) {
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // nothing outlives the test
+    if (!log.empty()) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+      }
+    }
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+/// Waits for `pid` to end; returns its exit status (128 + signal if killed).
+inline int wait_for(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+inline void kill_now(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  wait_for(pid);
+}
+
+/// Whether restart_postgres() can work: WF_TEST_PG_DATA and WF_TEST_PG_CTL are set.
+inline bool can_restart_postgres() { return !env("WF_TEST_PG_DATA").empty() && !env("WF_TEST_PG_CTL").empty(); }
+
+/// `pg_ctl restart -m immediate` on the test cluster (as WF_TEST_PG_RUNAS), its
+/// output appended to `log`; returns pg_ctl's exit status.
+inline int restart_postgres(const std::string& log) {
+  std::vector<std::string> cmd;
+  std::istringstream runas(env("WF_TEST_PG_RUNAS"));
+  for (std::string w; runas >> w;) cmd.push_back(w);
+  const std::string data = env("WF_TEST_PG_DATA");
+  const std::string dir = data.substr(0, data.rfind('/'));
+  for (std::string a : {env("WF_TEST_PG_CTL"), std::string("-D"), data, std::string("-l"), dir + "/server.log",
+                        std::string("-m"), std::string("immediate"), std::string("-w"), std::string("-t"),
+                        std::string("60"), std::string("restart")})
+    cmd.push_back(std::move(a));
+  return wait_for(start_process(cmd, log));
+}
+
+}  // namespace wf_test
+
+#endif  // WF_TESTS_PROCESSES_HPP
