@@ -1,16 +1,22 @@
 // Fuzz target: a journal as a store could hand it back (corrupted on disk,
-// written by a newer version, edited by hand), through the replay engine and
-// the codecs that decode its payloads. Whatever the bytes, the only
-// acceptable ends are a result or one of wf's documented errors
-// (corrupt_journal_error: the workflow is quarantined as stuck;
-// nondeterminism_error; decode_error); a crash, a sanitizer report or any
-// other exception is a finding.
+// written by a newer version or by the first journal format, edited by
+// hand), through the replay engine - the code starting its operations, some
+// finishing, some unknown, a decision, its handlers - and the codecs that
+// decode its payloads. Whatever the bytes, the only acceptable ends are a
+// result or one of wf's documented errors (corrupt_journal_error: the
+// workflow is quarantined as stuck; nondeterminism_error; decode_error); a
+// crash, a sanitizer report, any other exception, or an engine answer that
+// breaks its own rules (a replayed record of another name, a handler planned
+// twice) is a finding.
 //
-// Input: records, each a 5-byte header and its bytes:
+// Input: records, each a 6-byte header and its bytes:
 //   kind, branch, flags (bit 0: failed; bit 1: a wrong seq; bit 2: the code
-//   asks for another name; bit 3: the code asks for another kind),
-//   name length (mod 32), payload length (mod 128); then the name, the payload.
-#include "runtime/replay.hpp"
+//   asks for another name; bit 3: the code asks for another kind; bit 4: the
+//   code's outcome for it is unknown; bit 5 of the first record: closing
+//   mode; bit 6: a decision names operation `op` in flight),
+//   op (0: the first format's records), name length (mod 32), payload
+//   length (mod 128); then the name, the payload.
+#include "runtime/engine.hpp"
 
 #include <wf/codec.hpp>
 #include <wf/errors.hpp>
@@ -19,7 +25,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -27,6 +35,7 @@ namespace {
 struct planned_call {
   wf::record_kind kind;
   std::string name;
+  bool unknown;
 };
 
 void decode_payload(const std::string& payload) {
@@ -52,15 +61,17 @@ void decode_payload(const std::string& payload) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::vector<wf::journal_record> journal;
-  std::vector<planned_call> calls;  // what the workflow code asks for, in order
+  std::vector<planned_call> calls;  // what the workflow code starts, in order
+  bool closing = false;
   std::size_t i = 0;
-  while (i + 5 <= size) {
+  while (i + 6 <= size) {
     wf::journal_record r;
     r.kind = static_cast<wf::record_kind>(data[i]);
     r.branch = data[i + 1];
     const std::uint8_t flags = data[i + 2];
-    const std::size_t name_len = data[i + 3] % 32, payload_len = data[i + 4] % 128;
-    i += 5;
+    r.op = data[i + 3];
+    const std::size_t name_len = data[i + 4] % 32, payload_len = data[i + 5] % 128;
+    i += 6;
     const std::size_t n = std::min(name_len, size - i);
     r.name.assign(reinterpret_cast<const char*>(data + i), n);
     i += n;
@@ -69,7 +80,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     i += p;
     r.failed = flags & 1;
     r.seq = static_cast<std::uint32_t>(journal.size() + 1 + ((flags & 2) ? r.branch : 0));
-    planned_call c{r.kind, r.name};
+    if (journal.empty()) closing = flags & 32;
+    if ((flags & 64) && r.kind == wf::record_kind::decision) r.in_flight.push_back(r.op);
+    planned_call c{r.kind, r.name, (flags & 16) != 0};
     if (flags & 4) c.name += "'";
     if (flags & 8) c.kind = static_cast<wf::record_kind>((static_cast<int>(r.kind) % 3) + 1);
     calls.push_back(std::move(c));
@@ -78,28 +91,52 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& r : journal) decode_payload(r.payload);
 
   try {
-    wf::detail::replay_cursor cursor("fuzz", journal);
-    (void)cursor.decision();
-    (void)cursor.unreached();
+    wf::detail::engine e("fuzz", journal, false, closing);
+    (void)e.decision();
+    (void)e.unreached();
+    std::vector<std::uint32_t> running;
     for (const auto& c : calls) {
       const auto kind = c.kind == wf::record_kind::branch || c.kind == wf::record_kind::step ||
                                 c.kind == wf::record_kind::value
                             ? c.kind
                             : wf::record_kind::branch;
-      const auto step = cursor.next(kind, c.name);
-      if (step.kind == wf::detail::replay_cursor::next_kind::replayed && step.record->name != c.name) __builtin_trap();
-      if (step.kind == wf::detail::replay_cursor::next_kind::halt) break;
-      if (step.kind == wf::detail::replay_cursor::next_kind::fresh) {
-        wf::journal_record made{step.seq, kind, c.name, cursor.take_branch_id(), false, "null"};
-        cursor.appended(std::move(made));
+      const wf::detail::handler_set handlers{true, true, true, {}};
+      const auto started = e.start(kind, c.name, kind == wf::record_kind::value ? wf::detail::handler_set{} : handlers);
+      if (started.what == wf::detail::engine::start_kind::replay &&
+          (started.record->name != c.name || started.record->kind != kind || started.record->op != started.op))
+        __builtin_trap();
+      if (started.what != wf::detail::engine::start_kind::run) continue;
+      if (c.unknown) {
+        e.unknown(started.op);
+        continue;
       }
+      running.push_back(started.op);
     }
-    for (std::uint32_t b = 0; b < 8; ++b) {
-      (void)cursor.handler_done(wf::record_kind::rollback, b);
-      (void)cursor.handler_done(wf::record_kind::commit, b);
+    // The outcomes arrive in reverse: the latest started finishes first.
+    for (auto it = running.rbegin(); it != running.rend(); ++it) {
+      auto r = e.outcome(*it, false, "null");
+      r.seq = e.next_seq();
+      e.appended({r});
     }
-    (void)cursor.unreached();
-    if (const auto* d = cursor.decision()) decode_payload(d->payload);
+    if (e.running() != 0) __builtin_trap();
+    (void)e.unreached();
+    const wf::journal_record* d = e.decision();
+    wf::journal_record made;
+    if (!d) {
+      made = e.decide(false, "fuzz");
+      made.seq = e.next_seq();
+      e.appended({made});
+      d = e.decision();
+    }
+    decode_payload(d->payload);
+    std::set<std::tuple<int, std::uint32_t>> planned;
+    for (const auto& h : e.plan(*d)) {
+      if (!planned.emplace(static_cast<int>(h.kind), h.op).second) __builtin_trap();
+      auto r = wf::detail::engine::handler_record(h);
+      r.seq = e.next_seq();
+      e.appended({r});
+    }
+    if (!e.plan(*e.decision()).empty()) __builtin_trap();  // every handler journaled: nothing left to run
   } catch (const wf::detail::corrupt_journal_error&) {
   } catch (const wf::nondeterminism_error&) {
   }

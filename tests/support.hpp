@@ -58,6 +58,22 @@ T run(asio::io_context& io, asio::awaitable<T> a) {
   return std::move(*out);
 }
 
+/// Runs `a` on `io` until it completes (rethrows).
+inline void run(asio::io_context& io, asio::awaitable<void> a) {
+  std::exception_ptr error;
+  bool done = false;
+  asio::co_spawn(io, std::move(a), [&](std::exception_ptr e) {
+    error = e;
+    done = true;
+    io.stop();
+  });
+  io.restart();
+  io.run();
+  io.restart();
+  if (error) std::rethrow_exception(error);
+  REQUIRE(done);
+}
+
 /// The stores the store-independent tests run against: always "memory", and
 /// "postgres" when WF_TEST_PG_URL names a database (scripts/test starts one).
 inline std::vector<std::string> store_kinds() {
@@ -251,6 +267,7 @@ inline wf::testing::crash_test_result crash_check_chain(
   t.workflow = "chain";
   t.input = input;
   t.make_store = store_per_run(kind);
+  t.run_limit = std::chrono::seconds(10);
   t.setup = [script, options](wf::testing::effect_log& log) {
     auto p = std::make_shared<fake_participant>(log);
     if (script) script(*p);

@@ -20,6 +20,7 @@
 #include <boost/json/value.hpp>
 
 #include <charconv>
+#include <concepts>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -29,6 +30,14 @@ namespace wf {
 
 template <class T, class Enable = void>
 struct codec;  // no codec for this type: specialise wf::codec<T>
+
+/// Whether `T` has a codec (checked where a type is journaled, so that a
+/// missing one is a clear compile error).
+template <class T>
+concept codec_available = requires(const T& v, std::string_view b) {
+  { codec<T>::encode(v) } -> std::convertible_to<std::string>;
+  { codec<T>::decode(b) } -> std::convertible_to<T>;
+};
 
 template <>
 struct codec<std::string> {

@@ -9,12 +9,19 @@
 //    workflow code (network, timeout, lost database connection...), and
 //    `wf::ongoing` for "not done yet, ask again". Nothing is journaled; the
 //    workflow is replayed later with backoff.
-//  * bug - `wf::nondeterminism_error` and the other `std::logic_error`s below.
-//    The workflow stops and says why; nothing is rolled back or overwritten.
+//  * bug - `wf::nondeterminism_error`, any `std::logic_error` (a bad URL, a
+//    bad argument, misuse of the API), a `wf::decode_error`. Retrying would
+//    give the same result: the workflow stops as `stuck` and says why; nothing
+//    is rolled back or overwritten. Once the code or configuration is fixed,
+//    `runtime::resume` runs it again from its journal.
+//
+// `wf::classify` is that rule in one place; `runtime_options::classify`
+// lets a service replace it (e.g. to call its own exception type a bug).
 #ifndef WF_ERRORS_HPP
 #define WF_ERRORS_HPP
 
 #include <cstddef>
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -104,10 +111,33 @@ class lease_lost_error : public std::runtime_error {
 };
 
 /// A value could not be decoded from its recorded bytes (see wf/codec.hpp).
+/// A bug: the same bytes will not decode on the next attempt either.
 class decode_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+/// The runtime is shutting down (`runtime::shutdown`): it takes no new work,
+/// and a workflow it stopped was given back to the store for another runner
+/// (or the next start of this one) to carry on.
+class shutdown_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The three kinds of error.
+enum class error_kind {
+  business,   ///< journaled; rolls the workflow back
+  transient,  ///< not journaled; retried with backoff
+  bug,        ///< not journaled; the workflow stops as `stuck`
+};
+
+/// wf's rule: `wf::failure` is a business failure; `wf::ongoing` and any
+/// other exception are transient, except `std::logic_error` and its kin
+/// (`std::invalid_argument`, `wf::nondeterminism_error`...),
+/// `std::bad_function_call` and `wf::decode_error`, which are bugs.
+/// `std::bad_alloc` is transient. A null pointer is transient.
+error_kind classify(const std::exception_ptr& e) noexcept;
 
 }  // namespace wf
 

@@ -1,13 +1,25 @@
 // wf/journal.hpp - what a store keeps: a workflow's state and its journal.
 //
-// A journal is the ordered list of records of one workflow. Its shape is
+// A journal is the list of records of one workflow, only ever appended to:
 //
-//     forward records (branch | step | value)...   -- in the order the code made them
+//     operation records (branch | step | value)...  -- one per finished operation, in the
+//                                                      order their outcomes became known
 //     [ decision ]                                  -- commit (result) or rollback (reason)
 //     [ handler records (commit | rollback | finish) ... ]
 //
-// Records are only ever appended; a record, once durable, is never changed.
-// `seq` numbers the records 1, 2, 3... without gaps.
+// Every operation the workflow's code starts (a branch, a step, a recorded
+// value; later timers, messages and child workflows) gets an operation id in
+// the order the code starts them: 1, 2, 3... Several may be in flight at once
+// (branches in parallel), so their records may come in any order; replay
+// matches them to the code by operation id, not by position. An operation
+// record holds both what was started (kind, name) and its outcome: an
+// operation whose action ran while nothing else was in flight costs one
+// record, written once its outcome is known.
+//
+// `seq` numbers the records 1, 2, 3... without gaps; a record, once durable,
+// is never changed. See docs/journal-format.md for the stored form and for
+// journals written by the first format (before operation ids), which the
+// runtime still reads.
 #ifndef WF_JOURNAL_HPP
 #define WF_JOURNAL_HPP
 
@@ -16,14 +28,15 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace wf {
 
 using wall_clock = std::chrono::system_clock;
 
 enum class record_kind : std::uint8_t {
-  branch = 1,    ///< a branch action's outcome (result bytes, or failure reason)
-  step = 2,      ///< a local step's outcome (a branch with no handlers)
+  branch = 1,    ///< a branch's action finished: its outcome (result bytes, or failure reason)
+  step = 2,      ///< a local step finished (a branch with no handlers)
   value = 3,     ///< a recorded value: now(), uuid(), random(), record()
   decision = 4,  ///< the end of the forward phase: commit (payload = result) or rollback (payload = reason)
   commit = 5,    ///< a branch's on_commit handler has run
@@ -39,11 +52,17 @@ std::string_view to_string(record_kind k) noexcept;
 struct journal_record {
   std::uint32_t seq = 0;     ///< position in the journal, from 1
   record_kind kind = record_kind::branch;
-  std::string name;          ///< branch/step/value name; for handler records, the branch's name
-  std::uint32_t branch = 0;  ///< branch id (branch, step, handler records); for a rollback decision,
-                             ///< the branch whose outcome was unknown when it was taken (0: none)
+  std::string name{};        ///< branch/step/value name; for handler records, the branch's name
+  std::uint32_t branch = 0;  ///< the branch id participants see ("01" = 1) for branch, step and handler records
   bool failed = false;       ///< branch/step: business failure; decision: rollback
-  std::string payload;       ///< result bytes, failure reason or value bytes
+  std::string payload{};     ///< result bytes, failure reason or value bytes
+  /// Operation records and handler records: the operation's id (1, 2, ... in
+  /// the order the code started operations). 0 for a decision, and in the
+  /// records of the first journal format, which had no operation ids.
+  std::uint32_t op = 0;
+  /// Decision: the operations that were in flight when it was taken (their
+  /// outcome unknown: a rollback compensates them).
+  std::vector<std::uint32_t> in_flight{};
 
   friend bool operator==(const journal_record&, const journal_record&) = default;
 };
@@ -52,7 +71,7 @@ enum class workflow_status : std::uint8_t {
   running = 0,    ///< not finished: being run, or waiting for its next attempt
   succeeded = 1,  ///< committed; `result` holds the result bytes
   failed = 2,     ///< rolled back; `result` holds the reason
-  stuck = 3,      ///< stopped by a bug (non-determinism, corrupt journal); `result` says why
+  stuck = 3,      ///< stopped by a bug (non-determinism, a bug error, corrupt journal); `result` says why
 };
 
 std::string_view to_string(workflow_status s) noexcept;
@@ -67,7 +86,8 @@ struct workflow_state {
 
   // Ownership: a runner claims a workflow by bumping `epoch` (the fencing
   // number) and holding a lease; every write carries the epoch it was made
-  // under and the store refuses writes from an older epoch.
+  // under and the store refuses writes from an older epoch. An empty owner:
+  // no runner holds it (enqueued, or released); any runner may claim it.
   std::uint64_t epoch = 0;
   std::string owner;
   wall_clock::time_point lease_expires{};
@@ -76,7 +96,7 @@ struct workflow_state {
   std::uint32_t attempts = 0;  ///< runs that ended in a transient error so far
   std::string last_error;      ///< the last transient error, empty if none
   wall_clock::time_point next_attempt_at{};
-  std::optional<wall_clock::time_point> deadline;  ///< after this, a transient error rolls the workflow back
+  std::optional<wall_clock::time_point> deadline;  ///< after this, the workflow rolls back
 
   wall_clock::time_point created_at{};
   wall_clock::time_point updated_at{};

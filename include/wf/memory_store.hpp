@@ -2,37 +2,50 @@
 //
 // For tests: write your workflow's tests against a `memory_store` and they
 // run in microseconds, with no database. It keeps the full store contract
-// (fencing, leases, append-only journals, conflicts), so a workflow that
-// behaves here behaves the same on `postgres_store`. Nothing survives the
-// process; a "crash" in tests is modelled by dropping the runtime and keeping
-// the store (see wf/testing.hpp).
+// (fencing, leases, append-only journals, conflicts) and every capability
+// (scheduling, notifications, administration), so a workflow that behaves
+// here behaves the same on `postgres_store`. Nothing survives the process; a
+// "crash" in tests is modelled by dropping the runtime and keeping the store
+// (see wf/testing.hpp). Leases and due times are read from the clock it is
+// given (a `wf::testing::manual_clock` lets a test move time itself).
 //
 // Thread-safety: all members may be called from any thread.
 #ifndef WF_MEMORY_STORE_HPP
 #define WF_MEMORY_STORE_HPP
 
+#include <wf/clock.hpp>
 #include <wf/store.hpp>
 
 #include <map>
+#include <memory>
 #include <mutex>
 
 namespace wf {
 
-class memory_store final : public store {
+class memory_store final : public store, public store_scheduling, public store_notifications, public store_admin {
  public:
-  memory_store() = default;
+  explicit memory_store(std::shared_ptr<wf::clock> clock = system_clock());
 
   boost::asio::awaitable<create_result> create(workflow_state initial) override;
   boost::asio::awaitable<claim_result> claim(std::string gid, std::string owner,
                                              std::chrono::milliseconds lease) override;
   boost::asio::awaitable<std::vector<write_status>> commit(std::vector<write> writes) override;
-  boost::asio::awaitable<std::vector<std::string>> renew(std::string owner, std::vector<std::string> gids,
-                                                         std::chrono::milliseconds lease) override;
   boost::asio::awaitable<std::optional<workflow_state>> find(std::string gid) override;
   boost::asio::awaitable<std::vector<journal_record>> journal(std::string gid) override;
+  boost::asio::awaitable<std::vector<std::string>> renew(std::string owner, std::vector<std::string> gids,
+                                                         std::chrono::milliseconds lease) override;
+  boost::asio::awaitable<void> release(std::string owner, std::vector<std::string> gids) override;
+
+  store_scheduling* scheduling() noexcept override { return this; }
+  store_notifications* notifications() noexcept override { return this; }
+  store_admin* admin() noexcept override { return this; }
+
   boost::asio::awaitable<std::vector<workflow_state>> runnable(std::string owner, std::size_t limit) override;
-  boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before) override;
-  void on_new_work(std::function<void()> callback) override;
+  boost::asio::awaitable<std::vector<claim_result>> claim_due(claim_request request) override;
+  boost::asio::awaitable<std::vector<claim_result>> claim_resumable(claim_request request) override;
+  subscription on_new_work(std::function<void()> callback) override;
+  boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before, std::size_t limit) override;
+  boost::asio::awaitable<bool> resume(std::string gid) override;
 
   // Synchronous inspection, for tests.
 
@@ -48,11 +61,20 @@ class memory_store final : public store {
     workflow_state state;
     std::vector<journal_record> journal;
   };
+  struct listeners {
+    std::mutex mutex;  // held while callbacks run: removing one waits for it
+    std::map<std::uint64_t, std::function<void()>> callbacks;
+    std::uint64_t next = 1;
+  };
   write_status apply(const write& w);
+  bool claimable(const workflow_state& s, const std::string& owner, wall_clock::time_point now) const;
+  claim_result take(entry& e, std::string owner, std::chrono::milliseconds lease, wall_clock::time_point now);
+  void announce();
 
+  std::shared_ptr<wf::clock> clock_;
   mutable std::mutex mutex_;
   std::map<std::string, entry, std::less<>> workflows_;
-  std::vector<std::function<void()>> new_work_callbacks_;
+  std::shared_ptr<listeners> listeners_ = std::make_shared<listeners>();
 };
 
 }  // namespace wf

@@ -11,8 +11,14 @@
 //    to `max_batch`, after waiting at most `batch_wait` for more) goes into one
 //    transaction, so that a step does not cost one fsync. Each caller resumes
 //    only once its group is durable.
-//  * a reader thread runs claims, reads, lease renewals and purges;
-//  * a listener thread waits for notifications of new work (LISTEN/NOTIFY).
+//  * a reader thread runs claims, reads and purges, each a short job (a purge
+//    or a recovery of many workflows is many jobs, not one long one);
+//  * a lease thread renews and releases leases, and nothing else, so that a
+//    long read can never make a lease expire;
+//  * a listener thread waits for notifications of new work (LISTEN/NOTIFY),
+//    started by the first runtime that subscribes.
+// If the io_context of a caller is destroyed while one of these threads works
+// for it, the result is dropped: nothing touches the destroyed context.
 //
 // Durability: an operation completes successfully only after its transaction
 // committed. A lost connection is an error for the operations in flight (the
@@ -78,9 +84,12 @@ class schema_too_new_error : public postgres_error {
 };
 
 /// The schema version this library creates and understands.
-inline constexpr int postgres_schema_version = 1;
+inline constexpr int postgres_schema_version = 2;
 
-class postgres_store final : public store {
+class postgres_store final : public store,
+                             public store_scheduling,
+                             public store_notifications,
+                             public store_admin {
  public:
   /// Connects, creates or migrates the schema, and starts the store's
   /// threads. Blocking (call it at start-up). Throws `postgres_error`.
@@ -94,17 +103,22 @@ class postgres_store final : public store {
   boost::asio::awaitable<claim_result> claim(std::string gid, std::string owner,
                                              std::chrono::milliseconds lease) override;
   boost::asio::awaitable<std::vector<write_status>> commit(std::vector<write> writes) override;
-  boost::asio::awaitable<std::vector<std::string>> renew(std::string owner, std::vector<std::string> gids,
-                                                         std::chrono::milliseconds lease) override;
   boost::asio::awaitable<std::optional<workflow_state>> find(std::string gid) override;
   boost::asio::awaitable<std::vector<journal_record>> journal(std::string gid) override;
+  boost::asio::awaitable<std::vector<std::string>> renew(std::string owner, std::vector<std::string> gids,
+                                                         std::chrono::milliseconds lease) override;
+  boost::asio::awaitable<void> release(std::string owner, std::vector<std::string> gids) override;
+
+  store_scheduling* scheduling() noexcept override { return this; }
+  store_notifications* notifications() noexcept override { return this; }
+  store_admin* admin() noexcept override { return this; }
+
   boost::asio::awaitable<std::vector<workflow_state>> runnable(std::string owner, std::size_t limit) override;
-  boost::asio::awaitable<std::vector<claim_result>> claim_due(std::string owner, std::chrono::milliseconds lease,
-                                                              std::size_t limit) override;
-  boost::asio::awaitable<std::vector<claim_result>> claim_resumable(std::string owner, std::chrono::milliseconds lease,
-                                                                    std::size_t limit) override;
-  boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before) override;
-  void on_new_work(std::function<void()> callback) override;
+  boost::asio::awaitable<std::vector<claim_result>> claim_due(claim_request request) override;
+  boost::asio::awaitable<std::vector<claim_result>> claim_resumable(claim_request request) override;
+  subscription on_new_work(std::function<void()> callback) override;
+  boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before, std::size_t limit) override;
+  boost::asio::awaitable<bool> resume(std::string gid) override;
 
   /// Counters, for monitoring and benchmarks.
   struct statistics {

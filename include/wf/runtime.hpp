@@ -14,14 +14,20 @@
 // that executor. Many thousands of workflows may run at once; a workflow
 // waiting on a branch costs its coroutine frames, not a thread.
 //
-// Lifetime: the workflows a runtime drives keep its internals alive until they
-// finish or their io_context is destroyed; destroying the runtime object does
-// not stop them. To stop everything, stop and destroy the io_context (what a
-// process crash does; the store keeps the journal, and the next runtime with
-// the same executor id resumes from it).
+// Stopping: a service calls `co_await rt.shutdown()` on SIGTERM: the poller
+// stops, new work is refused, running workflows stop at once (their actions
+// cancelled, the journal writes in flight finished) and are released to the
+// store, so that another runner takes them over without waiting for a lease
+// to expire. Without it, the workflows a runtime drives keep its internals
+// alive until they finish or their io_context is destroyed; destroying the
+// runtime object does not stop them. The runtime, the store and the
+// io_context may be destroyed in any order (what a process crash does is
+// always safe: the store keeps the journal, and the next runtime with the
+// same executor id resumes from it).
 #ifndef WF_RUNTIME_HPP
 #define WF_RUNTIME_HPP
 
+#include <wf/clock.hpp>
 #include <wf/codec.hpp>
 #include <wf/errors.hpp>
 #include <wf/journal.hpp>
@@ -46,7 +52,8 @@ namespace wf {
 struct workflow_options {
   retry_policy retry;
   /// Timeout-to-fail: if the forward phase has not finished this long after
-  /// the workflow was created, the next transient error rolls it back.
+  /// the workflow was created, it rolls back at its next transient error (or
+  /// at its next attempt).
   std::optional<std::chrono::milliseconds> timeout;
   /// Compensate branches whose own action failed (a branch may override it).
   bool compensate_failed_branch = false;
@@ -69,6 +76,11 @@ struct runtime_options {
   /// If not zero, the poller purges finished workflows (and their journals)
   /// last updated longer ago than this, at most once a minute.
   std::chrono::seconds retention{0};
+  /// Where the runtime reads the time and waits between attempts (tests
+  /// pass a wf::testing::manual_clock). Null: the system clock.
+  std::shared_ptr<wf::clock> clock{};
+  /// How errors are classified (business, transient, bug). Null: `wf::classify`.
+  std::function<error_kind(const std::exception_ptr&)> classify{};
 };
 
 /// The result of a finished workflow.
@@ -161,9 +173,10 @@ class runtime {
   }
 
   /// Resumes the unfinished workflows this runner may run (its own, and those
-  /// whose lease expired): what a service calls at start-up, before anything
-  /// else runs here (then it claims them all in one store call). Returns how
-  /// many were resumed; it does not wait for them to finish.
+  /// with no owner or whose lease expired): what a service calls at start-up.
+  /// It claims them in batches of `claim_batch`; `execute` calls made
+  /// meanwhile wait for it, so that none is claimed twice. Returns how many
+  /// were resumed; it does not wait for them to finish.
   boost::asio::awaitable<std::size_t> recover();
 
   /// Durably records a workflow for any runner to run (the first poller to
@@ -180,9 +193,28 @@ class runtime {
   /// Stops the poller; workflows already running go on to their end.
   void stop();
 
+  /// Stops this runtime gracefully (what a service calls on SIGTERM): stops
+  /// the poller and refuses new work (`execute`, `enqueue` and `recover`
+  /// throw `wf::shutdown_error`); stops every workflow running here at once
+  /// (actions and handlers are cancelled, waits end, nothing new starts; a
+  /// journal write in flight finishes or fails); waits up to `grace` for them
+  /// to stop; then releases them in the store, so that another runner may
+  /// take them over at once. Callers waiting in `execute` for a workflow that
+  /// was stopped get `wf::shutdown_error`. An action that ignores cancellation
+  /// and outlives `grace` is left to end on its own: its outcome is not
+  /// journaled (the release fenced it).
+  boost::asio::awaitable<void> shutdown(std::chrono::milliseconds grace = std::chrono::seconds(10));
+
   /// Deletes finished workflows last updated more than `older_than` ago, with
-  /// their journals. Returns how many. Unfinished workflows are never purged.
+  /// their journals, in batches of 1,000. Returns how many. Unfinished
+  /// workflows are never purged.
   boost::asio::awaitable<std::size_t> purge(std::chrono::seconds older_than);
+
+  /// Makes a `stuck` workflow (a bug: non-determinism, a bad URL...) run again
+  /// from its journal, once the code or configuration is fixed: any runner's
+  /// poller (or `recover`, or `execute` for that gid) picks it up. False if
+  /// `gid` is not stuck.
+  boost::asio::awaitable<bool> resume(std::string gid);
 
   /// The stored state of `gid`: status, attempts, last error, result...
   boost::asio::awaitable<std::optional<workflow_state>> status(std::string gid);

@@ -2,6 +2,16 @@
 //
 // A store keeps workflow states and journals (see wf/journal.hpp). wf ships
 // `memory_store` (tests) and, in wf::postgres, `postgres_store` (production).
+// The interface is split by role:
+//  * `store`, the core every store implements: create a workflow, claim it,
+//    append to its journal, read it back, and hold a lease on it;
+//  * capabilities a store may offer, reached through `store`'s accessors
+//    (nullptr when it does not): `store_scheduling` (what pollers and
+//    `runtime::recover` claim), `store_notifications` (new work announced
+//    at once), `store_admin` (purge, resume...).
+// `store_wrapper` forwards everything, capabilities included, to another
+// store: a decorator (e.g. wf::testing::crashing_store) derives from it and
+// overrides only what it changes.
 //
 // Contract every implementation keeps:
 //  * All operations are asynchronous and complete on the caller's executor.
@@ -10,13 +20,13 @@
 //    or not at all, when the operation completes. Records are appended at
 //    exactly `journal size + 1, + 2...`; a record is never overwritten.
 //  * Fencing: a write carries the epoch it was made under; if the workflow's
-//    epoch has moved on (another runner claimed it), the write is refused
-//    with `write_status::fenced` and nothing of it is applied.
+//    epoch has moved on (another runner claimed it, or it was released), the
+//    write is refused with `write_status::fenced` and nothing of it is applied.
 //  * `commit` may take writes of many workflows; each one succeeds or is
 //    refused on its own. A store is free to commit them in one transaction.
-//  * Errors other than a refusal are reported by throwing; the runtime treats
-//    them as transient and re-reads the journal before going on, so an
-//    operation whose outcome is unknown is never blindly redone.
+//  * Errors other than a refusal are reported by throwing. The outcome of an
+//    operation that threw is unknown (it may have been applied): the runtime
+//    re-reads the journal before going on and never blindly redoes it.
 //  * Thread-safety: a store may be used from several runtimes and threads.
 #ifndef WF_STORE_HPP
 #define WF_STORE_HPP
@@ -27,8 +37,10 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace wf {
@@ -51,7 +63,7 @@ enum class write_status : std::uint8_t {
 enum class claim_status : std::uint8_t {
   claimed = 0,    ///< the caller now owns the workflow under a new epoch
   busy = 1,       ///< another owner holds an unexpired lease
-  finished = 2,   ///< the workflow is finished: nothing to run
+  finished = 2,   ///< the workflow is finished (or stuck): nothing to run
   not_found = 3,
 };
 
@@ -61,11 +73,50 @@ struct claim_result {
   std::vector<journal_record> journal;  ///< filled when claimed
 };
 
+/// Which workflows a poller or a recovering runner claims (store_scheduling).
+struct claim_request {
+  std::string owner;                    ///< the claiming runner's executor id
+  std::chrono::milliseconds lease{0};   ///< the lease each claim gets
+  std::size_t limit = 0;                ///< at most this many
+  std::vector<std::string> names;       ///< only workflows of these names (those registered by the caller); empty: any
+  std::string after;                    ///< claim_resumable: only gids after this one (empty: from the first)
+  std::vector<std::string> exclude;     ///< claim_resumable: gids left alone (running here already)
+};
+
 struct create_result {
   bool created = false;  ///< false: the gid existed, `state` is the stored one
   workflow_state state;
 };
 
+/// A registration that ends when this object is destroyed or reset: after
+/// that, the callback it registered is not running and is never called again.
+class subscription {
+ public:
+  subscription() = default;
+  explicit subscription(std::function<void()> cancel) : cancel_(std::move(cancel)) {}
+  subscription(subscription&& o) noexcept : cancel_(std::exchange(o.cancel_, nullptr)) {}
+  subscription& operator=(subscription&& o) noexcept {
+    if (this != &o) {
+      reset();
+      cancel_ = std::exchange(o.cancel_, nullptr);
+    }
+    return *this;
+  }
+  ~subscription() { reset(); }
+  void reset() noexcept {
+    if (auto c = std::exchange(cancel_, nullptr)) c();
+  }
+  explicit operator bool() const noexcept { return static_cast<bool>(cancel_); }
+
+ private:
+  std::function<void()> cancel_;
+};
+
+class store_scheduling;
+class store_notifications;
+class store_admin;
+
+/// The core: what every store implements.
 class store {
  public:
   virtual ~store() = default;
@@ -83,45 +134,118 @@ class store {
   /// Applies writes; the result has one status per write, in order.
   virtual boost::asio::awaitable<std::vector<write_status>> commit(std::vector<write> writes) = 0;
 
-  /// Extends the leases of `gids` held by `owner`; returns the gids it no longer owns.
-  virtual boost::asio::awaitable<std::vector<std::string>> renew(std::string owner, std::vector<std::string> gids,
-                                                                 std::chrono::milliseconds lease) = 0;
-
   virtual boost::asio::awaitable<std::optional<workflow_state>> find(std::string gid) = 0;
 
   virtual boost::asio::awaitable<std::vector<journal_record>> journal(std::string gid) = 0;
+
+  /// Extends the leases of `gids` held by `owner`; returns the gids it no
+  /// longer holds (claimed by another runner, released, finished, gone).
+  virtual boost::asio::awaitable<std::vector<std::string>> renew(std::string owner, std::vector<std::string> gids,
+                                                                 std::chrono::milliseconds lease) = 0;
+
+  /// Gives up `owner`'s claim on the unfinished workflows among `gids`: their
+  /// epoch is bumped (a late write of `owner` is fenced), they have no owner
+  /// and are due at once, so any runner may claim them now.
+  virtual boost::asio::awaitable<void> release(std::string owner, std::vector<std::string> gids) = 0;
+
+  // ---- capabilities: nullptr when the store does not offer them
+
+  virtual store_scheduling* scheduling() noexcept { return nullptr; }
+  virtual store_notifications* notifications() noexcept { return nullptr; }
+  virtual store_admin* admin() noexcept { return nullptr; }
+};
+
+/// Finding work to run: what `runtime::recover` and the poller use.
+class store_scheduling {
+ public:
+  virtual ~store_scheduling() = default;
 
   /// Unfinished workflows that `owner` may run now: its own, or with no owner
   /// or an expired lease. At most `limit`, earliest `next_attempt_at` first.
   virtual boost::asio::awaitable<std::vector<workflow_state>> runnable(std::string owner, std::size_t limit) = 0;
 
-  /// Claims (as `claim` does) up to `limit` due unfinished workflows
-  /// (`next_attempt_at` has passed) that have no owner or whose owner, not
-  /// `owner`, let its lease expire. `owner`'s own workflows are left to
-  /// `runtime::recover`, since they may be running. Concurrent callers do not
-  /// wait for each other's rows (Postgres: SKIP LOCKED). The default
-  /// implementation is `runnable` then `claim` for each such workflow.
-  virtual boost::asio::awaitable<std::vector<claim_result>> claim_due(std::string owner,
-                                                                      std::chrono::milliseconds lease,
-                                                                      std::size_t limit);
+  /// Claims (as `store::claim` does) up to `limit` due unfinished workflows
+  /// (`next_attempt_at` has passed) of `names` that have no owner or whose
+  /// lease expired, whoever the owner (the caller's own included: a workflow
+  /// whose lease it stopped renewing is one it no longer runs), earliest due
+  /// first. Concurrent callers do not wait for each other's rows (Postgres:
+  /// SKIP LOCKED).
+  virtual boost::asio::awaitable<std::vector<claim_result>> claim_due(claim_request request) = 0;
 
-  /// Claims up to `limit` unfinished workflows that `owner` may resume now:
-  /// its own (whatever their next attempt time) and those with no owner or
-  /// an expired lease. What a restarted runner calls at start-up. The default
-  /// implementation is `runnable` then `claim` for each.
-  virtual boost::asio::awaitable<std::vector<claim_result>> claim_resumable(std::string owner,
-                                                                            std::chrono::milliseconds lease,
-                                                                            std::size_t limit);
+  /// Claims up to `limit` unfinished workflows of `names` that `owner` may
+  /// resume now: its own (whatever their next attempt time) and those with
+  /// no owner or an expired lease, leaving out `exclude`. In gid order, after
+  /// `after`: what a restarted runner calls at start-up, page after page.
+  virtual boost::asio::awaitable<std::vector<claim_result>> claim_resumable(claim_request request) = 0;
+};
+
+/// New work announced as it appears, so that pollers need not wait.
+class store_notifications {
+ public:
+  virtual ~store_notifications() = default;
+
+  /// Registers `callback`, called (from any thread) when there may be new
+  /// work for runners: a workflow created with no owner, or released.
+  /// Returns a subscription that unregisters it. The callback must be cheap
+  /// and must not call back into the store.
+  virtual subscription on_new_work(std::function<void()> callback) = 0;
+};
+
+/// What operators do: purge, resume.
+class store_admin {
+ public:
+  virtual ~store_admin() = default;
 
   /// Deletes the finished workflows (and their journals) last updated before
-  /// `before`. Returns how many were deleted. Unfinished ones are never touched.
-  virtual boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before) = 0;
+  /// `before`, at most `limit` of them (in one short operation: call again
+  /// for more). Returns how many were deleted. Unfinished ones are never touched.
+  virtual boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before, std::size_t limit) = 0;
 
-  /// Registers `callback`, called (from any thread) when there may be new work
-  /// for runners: a workflow created with no owner (`runtime::enqueue`). A
-  /// store without such events never calls it; runners then rely on polling.
-  /// The callback must be cheap and must not call back into the store.
-  virtual void on_new_work(std::function<void()> callback) { (void)callback; }
+  /// Makes a `stuck` workflow runnable again from its journal (after the
+  /// code or configuration that stopped it was fixed): status running,
+  /// attempts and last error cleared, no owner, due at once, epoch bumped.
+  /// False if `gid` is not stuck (or does not exist).
+  virtual boost::asio::awaitable<bool> resume(std::string gid) = 0;
+};
+
+/// Forwards every operation, and every capability the target has, to
+/// `target`. Derive from it to change only some operations.
+class store_wrapper : public store, public store_scheduling, public store_notifications, public store_admin {
+ public:
+  explicit store_wrapper(std::shared_ptr<store> target);
+
+  boost::asio::awaitable<create_result> create(workflow_state initial) override;
+  boost::asio::awaitable<claim_result> claim(std::string gid, std::string owner,
+                                             std::chrono::milliseconds lease) override;
+  boost::asio::awaitable<std::vector<write_status>> commit(std::vector<write> writes) override;
+  boost::asio::awaitable<std::optional<workflow_state>> find(std::string gid) override;
+  boost::asio::awaitable<std::vector<journal_record>> journal(std::string gid) override;
+  boost::asio::awaitable<std::vector<std::string>> renew(std::string owner, std::vector<std::string> gids,
+                                                         std::chrono::milliseconds lease) override;
+  boost::asio::awaitable<void> release(std::string owner, std::vector<std::string> gids) override;
+
+  store_scheduling* scheduling() noexcept override;
+  store_notifications* notifications() noexcept override;
+  store_admin* admin() noexcept override;
+
+  boost::asio::awaitable<std::vector<workflow_state>> runnable(std::string owner, std::size_t limit) override;
+  boost::asio::awaitable<std::vector<claim_result>> claim_due(claim_request request) override;
+  boost::asio::awaitable<std::vector<claim_result>> claim_resumable(claim_request request) override;
+  subscription on_new_work(std::function<void()> callback) override;
+  boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before, std::size_t limit) override;
+  boost::asio::awaitable<bool> resume(std::string gid) override;
+
+  /// The store operations are forwarded to (null once reset).
+  const std::shared_ptr<store>& target() const noexcept { return target_; }
+
+ protected:
+  /// Drops the target: every later operation throws (as after a crash).
+  void reset_target() noexcept { target_.reset(); }
+  /// The target, or throws std::runtime_error once it was reset.
+  store& forward() const;
+
+ private:
+  std::shared_ptr<store> target_;
 };
 
 }  // namespace wf

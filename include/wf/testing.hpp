@@ -2,12 +2,25 @@
 //
 // `check_crash_recovery` runs a workflow once, uninterrupted, and counts its
 // journal writes W. Then, for every N in 1..W, it runs it again from scratch
-// with a "crash" at write N: the store refuses that write (and every later
-// one), the runtime and its io_context are torn down as a killed process
-// would be, and a fresh runtime resumes from the surviving journal. Each
-// resumed run must end with the same outcome and the same sequence of effects
+// with a fault at write N, of each of these kinds:
+//  * refuse: the store refuses the write (and every later operation) as if
+//    the process had died just before it; the runtime and its io_context are
+//    torn down as a killed process would be, and a fresh runtime resumes from
+//    the surviving journal (`recover()`, then `execute`). The resuming
+//    process's first claim is then made in doubt too (applied, then reported
+//    as an error), so that claims are covered;
+//  * in_doubt: the store applies the write, then throws, as when a database
+//    connection breaks after the commit: the runner cannot know the write
+//    landed and must re-read rather than redo; the same process goes on;
+//  * takeover: just before the write, another runner claims the workflow, so
+//    that the write is fenced (the first runner stops with lease_lost_error);
+//    that other runner then resumes it.
+// Each run must end with the same outcome and the same sequence of effects
 // on participants - every action and compensation applied exactly once, once
 // duplicates are filtered as the barrier would - as the uninterrupted run.
+// Recorded values (now(), uuid(), random(), record()) differ from run to run:
+// where an effect or the result contains one, it is compared as "the value of
+// operation N" (and `crash_test::normalize` may rewrite more).
 //
 // Participants in such a test are fakes that record what they do in the
 // `effect_log` they are given:
@@ -22,6 +35,7 @@
 #ifndef WF_TESTING_HPP
 #define WF_TESTING_HPP
 
+#include <wf/clock.hpp>
 #include <wf/runtime.hpp>
 #include <wf/store.hpp>
 #include <wf/workflow.hpp>
@@ -29,6 +43,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -55,60 +70,119 @@ class effect_log {
   /// then refused would, asked again, be taken for a duplicate, as a barrier
   /// row written in a transaction that then committed would be.
   /// (A real barrier writes its row in the business transaction, so a refusal
-  /// that rolls back leaves no row.)
+  /// that rolls back leaves no row.) Every call is also kept in `calls()`.
   bool apply(const branch_context& call, std::string what);
 
+  /// The effects applied, in order.
   std::vector<effect> effects() const;
+  /// Every call made, applied or filtered out, in order.
+  std::vector<effect> calls() const;
 
  private:
   mutable std::mutex mutex_;
   std::set<std::tuple<std::string, std::string, std::string>> seen_;
   std::vector<effect> effects_;
+  std::vector<effect> calls_;
 };
 
-/// A store decorator that refuses the `crash_at`-th write and every write
-/// after it, as if the process had died there, and calls `on_crash` once.
-/// `writes()` counts write operations (create and each write of a commit).
-class crashing_store final : public store {
+/// The error a `crashing_store` throws for an operation it refuses (the
+/// process has died) or reports in doubt (it was applied).
+class injected_crash : public std::runtime_error {
  public:
-  explicit crashing_store(std::shared_ptr<store> inner, std::size_t crash_at = 0,
-                          std::function<void()> on_crash = {});
+  using std::runtime_error::runtime_error;
+};
+
+enum class fault {
+  refuse,    ///< the operation is refused, and so is everything after it: the process died
+  in_doubt,  ///< the operation is applied, then reported as failed
+  takeover,  ///< (writes) another runner claims the workflow first: the write is fenced
+};
+
+/// Which store operations a fault point counts.
+enum class fault_point {
+  write,  ///< a creation, or one write of a commit()
+  claim,  ///< claim, claim_due, claim_resumable
+};
+
+/// A store decorator that injects one fault at the `at`-th operation of kind
+/// `point` (1-based; 0: never), and counts operations. For `fault::refuse`
+/// it calls `on_crash` once (e.g. to stop the io_context) and refuses every
+/// operation after it.
+class crashing_store final : public store_wrapper {
+ public:
+  struct plan {
+    fault kind = fault::refuse;
+    fault_point point = fault_point::write;
+    std::size_t at = 0;
+    /// takeover: the executor id of the runner that takes the workflow over.
+    std::string taker = "crash-test-taker";
+  };
+
+  crashing_store(std::shared_ptr<store> inner, plan p, std::function<void()> on_crash = {});
+  /// A refuse fault at write `crash_at` (the first form of this class).
+  explicit crashing_store(std::shared_ptr<store> inner, std::size_t crash_at = 0, std::function<void()> on_crash = {});
 
   std::size_t writes() const noexcept { return writes_; }
+  std::size_t claims() const noexcept { return claims_; }
+  /// Whether the planned fault happened.
+  bool faulted() const noexcept { return faulted_; }
+  /// Whether it refused (the process is dead).
   bool crashed() const noexcept { return crashed_; }
   /// Drops the inner store (every later call fails as after a crash), so that
   /// it can be destroyed with its "process" while coroutines still hold this one.
   void detach() noexcept {
     crashed_ = true;
-    inner_.reset();
+    reset_target();
   }
 
   boost::asio::awaitable<create_result> create(workflow_state initial) override;
   boost::asio::awaitable<claim_result> claim(std::string gid, std::string owner,
                                              std::chrono::milliseconds lease) override;
   boost::asio::awaitable<std::vector<write_status>> commit(std::vector<write> writes) override;
-  boost::asio::awaitable<std::vector<std::string>> renew(std::string owner, std::vector<std::string> gids,
-                                                         std::chrono::milliseconds lease) override;
   boost::asio::awaitable<std::optional<workflow_state>> find(std::string gid) override;
   boost::asio::awaitable<std::vector<journal_record>> journal(std::string gid) override;
-  boost::asio::awaitable<std::vector<workflow_state>> runnable(std::string owner, std::size_t limit) override;
-  boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before) override;
-  void on_new_work(std::function<void()> callback) override { inner_->on_new_work(std::move(callback)); }
+  boost::asio::awaitable<std::vector<std::string>> renew(std::string owner, std::vector<std::string> gids,
+                                                         std::chrono::milliseconds lease) override;
+  boost::asio::awaitable<void> release(std::string owner, std::vector<std::string> gids) override;
+  boost::asio::awaitable<std::vector<claim_result>> claim_due(claim_request request) override;
+  boost::asio::awaitable<std::vector<claim_result>> claim_resumable(claim_request request) override;
 
  private:
-  void count_write();  // throws once crashed
+  enum class action { go, refuse, in_doubt, takeover };
+  action next(fault_point p);
+  void check_alive() const;
+  [[noreturn]] void refuse(const std::string& what);
 
-  std::shared_ptr<store> inner_;
-  std::size_t crash_at_;
+  plan plan_;
   std::function<void()> on_crash_;
   std::size_t writes_ = 0;
+  std::size_t claims_ = 0;
+  bool faulted_ = false;
   bool crashed_ = false;
 };
 
-/// The error a `crashing_store` throws for refused writes.
-class injected_crash : public std::runtime_error {
+/// A clock that stands still until the test moves it (see wf/clock.hpp):
+/// waits complete when `advance` or `set` reaches their time.
+/// Thread-safe; a wait completes on the awaiting coroutine's executor.
+class manual_clock final : public wf::clock {
  public:
-  using std::runtime_error::runtime_error;
+  explicit manual_clock(wall_clock::time_point start = wall_clock::now());
+  ~manual_clock() override;
+
+  wall_clock::time_point now() const override;
+  boost::asio::awaitable<void> wait_until(wall_clock::time_point t) override;
+
+  /// Moves the time forward by `d` and completes the waits now due.
+  void advance(wall_clock::duration d);
+  /// Sets the time (forward only) and completes the waits now due.
+  void set(wall_clock::time_point t);
+  /// Waits not yet completed.
+  std::size_t waiting() const;
+
+  struct state;
+
+ private:
+  std::shared_ptr<state> state_;
 };
 
 struct crash_test {
@@ -117,18 +191,24 @@ struct crash_test {
   std::string input;
   /// Builds a fresh world of fake participants bound to `log`, once per run,
   /// and returns what registers the workflows on a runtime (called for each
-  /// runtime of that run: the one that crashes and the one that resumes).
+  /// runtime of that run: the one that faults and the one that resumes).
   std::function<std::function<void(runtime&)>(effect_log& log)> setup;
-  /// Compare result bytes too (turn off if the result holds now()/uuid()).
+  /// Compare result bytes too (recorded values in them are compared as
+  /// "the value of operation N"; see `normalize` for more).
   bool compare_results = true;
+  /// Rewrites an effect's text or a result before they are compared (e.g.
+  /// to blank out a timestamp the participant made itself). Optional.
+  std::function<std::string(std::string)> normalize;
+  /// Which faults to inject (all three by default).
+  std::vector<fault> faults{fault::refuse, fault::in_doubt, fault::takeover};
   /// Options of every runtime made (the executor id is fixed, so that the
   /// resuming runtime may take over at once, as a restarted process does).
   runtime_options options;
   /// Bound on each run, so that a bug shows as a failure, not a hang.
   std::chrono::milliseconds run_limit{std::chrono::seconds(20)};
   /// Makes the store of each "process". Runs are numbered (0: the
-  /// uninterrupted one, N: the one crashed at write N); the calls for one run
-  /// (the process that crashes, then the one that resumes) must return stores
+  /// uninterrupted one, then one per fault point); the calls for one run
+  /// (the process that faults, then the one that resumes) must return stores
   /// over the same data, and each run must start empty. A store made here is
   /// dropped with its process. Empty: one fresh `memory_store` per run.
   std::function<std::shared_ptr<store>(std::size_t run)> make_store;
@@ -136,7 +216,7 @@ struct crash_test {
 
 struct crash_test_result {
   std::size_t journal_writes = 0;  ///< writes in the uninterrupted run
-  std::size_t crash_points = 0;    ///< crashed-and-resumed runs checked
+  std::size_t crash_points = 0;    ///< faulted-and-resumed runs checked
   outcome reference;               ///< the uninterrupted run's outcome
   std::vector<effect_log::effect> reference_effects;
   std::vector<std::string> mismatches;  ///< one line per divergence found

@@ -4,6 +4,7 @@
 #ifndef WF_WF_HPP
 #define WF_WF_HPP
 
+#include <wf/clock.hpp>
 #include <wf/codec.hpp>
 #include <wf/errors.hpp>
 #include <wf/journal.hpp>
@@ -11,6 +12,7 @@
 #include <wf/retry_policy.hpp>
 #include <wf/runtime.hpp>
 #include <wf/store.hpp>
+#include <wf/when_all.hpp>
 #include <wf/workflow.hpp>
 
 #endif  // WF_WF_HPP

@@ -13,6 +13,13 @@
 // miscompiles such a lambda written inside a co_await expression and destroys
 // its captures twice. See docs/concepts.md, "GCC 12".)
 //
+// Operations. Each branch, step and recorded value is an *operation*; the
+// code's operations get ids 1, 2, 3... in the order it starts them. Several
+// may run at once (wf/when_all.hpp):
+//
+//     co_await wf::when_all(w.new_branch("A").on_rollback(undo_a).run(a),
+//                           w.new_branch("B").on_rollback(undo_b).run(b));
+//
 // What is journaled, and what replays:
 //  * `branch::run` and `step` journal the action's outcome (result bytes or
 //    `wf::failure` reason) before returning. On replay the recorded outcome is
@@ -20,19 +27,21 @@
 //    branch's handlers are registered again.
 //  * `now`, `uuid`, `random` and `record` journal the value; on replay the
 //    recorded value is returned.
-//  * Each call is matched with the journal by position; a different kind or
-//    name at the same position is a `wf::nondeterminism_error`.
+//  * Replay matches operations with the journal by operation id; a different
+//    kind or name for the same id is a `wf::nondeterminism_error`.
 //
 // Rules for workflow code (see docs/concepts.md): be deterministic between
 // these calls (no clocks, random numbers, I/O, or reading mutable globals
-// except through them); run branches one at a time, in an order that depends
-// only on the input and on earlier recorded results; do not catch and hide
+// except through them); start operations in an order that depends only on
+// the input and on earlier recorded results; do not catch and hide
 // `wf::nondeterminism_error` or `wf::lease_lost_error` (they stop the run even if
-// caught).
+// caught). Call the workflow object from the workflow's executor only.
 //
 // Lifetime: the `workflow&` is valid during the call of the workflow function
 // only. Handlers are stored until the workflow finishes, so what they capture
 // by reference must outlive the runtime's use of them (capture by value).
+// The awaitable a `run`, `step` or `record` call returns holds everything it
+// needs: the branch object may go away before it is awaited.
 #ifndef WF_WORKFLOW_HPP
 #define WF_WORKFLOW_HPP
 
@@ -55,7 +64,11 @@ namespace detail {
 class attempt;
 
 template <class A>
-struct awaitable_value;
+struct awaitable_value {
+  static_assert(sizeof(A) == 0,
+                "wf: an action, step or workflow must return boost::asio::awaitable<T> (make it a coroutine: "
+                "`-> asio::awaitable<T>` with co_return)");
+};
 template <class T, class E>
 struct awaitable_value<boost::asio::awaitable<T, E>> {
   using type = T;
@@ -69,18 +82,67 @@ using awaitable_value_t = typename awaitable_value<std::decay_t<A>>::type;
 /// The views are valid during the call only.
 struct branch_context {
   std::string_view gid;        ///< the workflow id
-  std::string_view branch_id;  ///< "01", "02", ... in the order the code reaches branches and steps
+  std::string_view branch_id;  ///< "01", "02", ... in the order the code starts branches and steps
   std::string_view op;         ///< "action", "rollback", "commit" or "finish"
   std::string_view name;       ///< the branch's name
 };
 
-/// An `on_rollback` / `on_commit` / `on_finish` handler. Any exception it
-/// throws is retried with backoff until it succeeds.
+/// An `on_rollback` / `on_commit` / `on_finish` handler. A transient
+/// exception it throws is retried with backoff until it succeeds.
 using handler = std::function<boost::asio::awaitable<void>(const branch_context&)>;
 
 /// A branch action at the byte level: returns the result bytes, throws
 /// `wf::failure` for a business failure, anything else for a transient error.
 using raw_action = std::function<boost::asio::awaitable<std::string>(const branch_context&)>;
+
+namespace detail {
+/// What a branch hands to the attempt when it runs.
+struct branch_spec {
+  std::string name;
+  handler on_rollback, on_commit, on_finish;
+  std::optional<bool> compensate_on_failure;
+};
+boost::asio::awaitable<std::string> run_branch(attempt* a, record_kind kind, branch_spec spec, raw_action action);
+boost::asio::awaitable<std::string> record_value(attempt* a, std::string name, std::function<std::string()> fn);
+
+template <class T>
+T decode_result(const std::string& bytes) {
+  if constexpr (std::is_void_v<T>)
+    return;
+  else
+    return codec<T>::decode(bytes);
+}
+
+// Runs a raw operation and decodes its result. Everything it uses is a
+// parameter (in its frame), so the awaitable outlives any temporary it was
+// made from.
+template <class T>
+boost::asio::awaitable<T> decoded(boost::asio::awaitable<std::string> op) {
+  if constexpr (std::is_void_v<T>) {
+    co_await std::move(op);
+  } else {
+    auto bytes = co_await std::move(op);
+    co_return codec<T>::decode(bytes);
+  }
+}
+
+// Wraps a typed action into a raw one.
+template <class F>
+raw_action to_raw_action(F action) {
+  using result = awaitable_value_t<std::invoke_result_t<F&, const branch_context&>>;
+  static_assert(std::is_void_v<result> || codec_available<result>,
+                "wf: no wf::codec<T> for this action's result type T: include <wf/json.hpp> or <wf/protobuf.hpp>, "
+                "or specialise wf::codec<T> (see wf/codec.hpp)");
+  return [a = std::move(action)](const branch_context& c) mutable -> boost::asio::awaitable<std::string> {
+    if constexpr (std::is_void_v<result>) {
+      co_await a(c);
+      co_return std::string();
+    } else {
+      co_return codec<result>::encode(co_await a(c));
+    }
+  };
+}
+}  // namespace detail
 
 class workflow {
  public:
@@ -93,7 +155,7 @@ class workflow {
   const std::string& name() const noexcept;
 
   /// True while the code is being replayed over journaled records (useful to
-  /// keep logs quiet); false once it runs past the end of the journal.
+  /// keep logs quiet); false once it runs past them.
   bool replaying() const noexcept;
 
   /// Starts a branch (DTM's `wf.NewBranch()`): register its handlers, then `run` it.
@@ -103,15 +165,22 @@ class workflow {
   /// `(const branch_context&) -> asio::awaitable<T>`; the step gets a branch id
   /// too, so a local database transaction can use the barrier.
   template <class F>
-  auto step(std::string name, F action) -> boost::asio::awaitable<detail::awaitable_value_t<
-      std::invoke_result_t<F&, const branch_context&>>>;
+  auto step(std::string name, F action)
+      -> boost::asio::awaitable<detail::awaitable_value_t<std::invoke_result_t<F&, const branch_context&>>> {
+    using result = detail::awaitable_value_t<std::invoke_result_t<F&, const branch_context&>>;
+    return detail::decoded<result>(step_bytes(std::move(name), detail::to_raw_action(std::move(action))));
+  }
 
   /// Records the value of `fn()` (any function of no arguments returning a
   /// codec-able type); on replay returns the recorded value without calling it.
   template <class F>
-  auto record(std::string name, F fn) -> boost::asio::awaitable<std::invoke_result_t<F&>>;
+  auto record(std::string name, F fn) -> boost::asio::awaitable<std::invoke_result_t<F&>> {
+    using result = std::invoke_result_t<F&>;
+    std::function<std::string()> raw = [f = std::move(fn)]() mutable { return codec<result>::encode(f()); };
+    return detail::decoded<result>(record_bytes(std::move(name), std::move(raw)));
+  }
 
-  /// The current time, journaled.
+  /// The current time (from the runtime's clock), journaled.
   boost::asio::awaitable<wall_clock::time_point> now();
   /// A random version-4 UUID ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"), journaled.
   boost::asio::awaitable<std::string> uuid();
@@ -131,9 +200,9 @@ class workflow {
 /// A branch being set up: add handlers, then call `run` once.
 class workflow::branch {
  public:
-  /// Compensation, run in reverse order if the workflow rolls back.
+  /// Compensation, run in reverse order of completion if the workflow rolls back.
   branch& on_rollback(handler h);
-  /// Run in reverse order when the workflow commits (e.g. TCC's Confirm).
+  /// Run in reverse order of completion when the workflow commits (e.g. TCC's Confirm).
   branch& on_commit(handler h);
   /// Run after the commit or rollback handlers, whatever the outcome.
   branch& on_finish(handler h);
@@ -142,77 +211,27 @@ class workflow::branch {
   branch& compensate_on_failure(bool yes = true);
 
   /// Runs the action `(const branch_context&) -> asio::awaitable<T>` and
-  /// returns its result, journaled; see the header comment for replay.
+  /// returns its result, journaled; see the header comment for replay. The
+  /// branch's operation starts when the returned awaitable is first awaited
+  /// (or started by `wf::when_all`). Throws `std::logic_error` if called twice.
   template <class F>
-  auto run(F action) -> boost::asio::awaitable<detail::awaitable_value_t<
-      std::invoke_result_t<F&, const branch_context&>>>;
+  auto run(F action)
+      -> boost::asio::awaitable<detail::awaitable_value_t<std::invoke_result_t<F&, const branch_context&>>> {
+    using result = detail::awaitable_value_t<std::invoke_result_t<F&, const branch_context&>>;
+    return detail::decoded<result>(run_bytes(detail::to_raw_action(std::move(action))));
+  }
 
   /// Byte-level form of `run`.
   boost::asio::awaitable<std::string> run_bytes(raw_action action);
 
  private:
   friend class workflow;
-  branch(detail::attempt& a, std::string name) : attempt_(&a), name_(std::move(name)) {}
+  branch(detail::attempt& a, std::string name) : attempt_(&a) { spec_.name = std::move(name); }
 
   detail::attempt* attempt_;
-  std::string name_;
-  handler on_rollback_;
-  handler on_commit_;
-  handler on_finish_;
-  std::optional<bool> compensate_on_failure_;
+  detail::branch_spec spec_;
+  bool ran_ = false;
 };
-
-namespace detail {
-// Wraps a typed action into a raw one.
-template <class F>
-raw_action to_raw_action(F action) {
-  using result = awaitable_value_t<std::invoke_result_t<F&, const branch_context&>>;
-  return [a = std::move(action)](const branch_context& c) mutable -> boost::asio::awaitable<std::string> {
-    if constexpr (std::is_void_v<result>) {
-      co_await a(c);
-      co_return std::string();
-    } else {
-      co_return codec<result>::encode(co_await a(c));
-    }
-  };
-}
-
-template <class T>
-T decode_result(std::string bytes) {
-  if constexpr (std::is_void_v<T>)
-    return;
-  else
-    return codec<T>::decode(bytes);
-}
-}  // namespace detail
-
-template <class F>
-auto workflow::step(std::string name, F action) -> boost::asio::awaitable<detail::awaitable_value_t<
-    std::invoke_result_t<F&, const branch_context&>>> {
-  using result = detail::awaitable_value_t<std::invoke_result_t<F&, const branch_context&>>;
-  raw_action raw = detail::to_raw_action(std::move(action));
-  auto bytes = co_await step_bytes(std::move(name), std::move(raw));
-  co_return detail::decode_result<result>(std::move(bytes));
-}
-
-template <class F>
-auto workflow::record(std::string name, F fn) -> boost::asio::awaitable<std::invoke_result_t<F&>> {
-  using result = std::invoke_result_t<F&>;
-  // Built in its own statement: GCC 12 destroys a capturing lambda written
-  // inside a co_await expression twice (see docs/concepts.md, "GCC 12").
-  std::function<std::string()> raw = [f = std::move(fn)]() mutable { return codec<result>::encode(f()); };
-  auto bytes = co_await record_bytes(std::move(name), std::move(raw));
-  co_return codec<result>::decode(bytes);
-}
-
-template <class F>
-auto workflow::branch::run(F action) -> boost::asio::awaitable<detail::awaitable_value_t<
-    std::invoke_result_t<F&, const branch_context&>>> {
-  using result = detail::awaitable_value_t<std::invoke_result_t<F&, const branch_context&>>;
-  raw_action raw = detail::to_raw_action(std::move(action));
-  auto bytes = co_await run_bytes(std::move(raw));
-  co_return detail::decode_result<result>(std::move(bytes));
-}
 
 }  // namespace wf
 

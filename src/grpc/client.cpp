@@ -1,10 +1,12 @@
 #include <wf/errors.hpp>
 #include <wf/grpc.hpp>
 
-#include "../post_back.hpp"
+#include "../remote_completion.hpp"
 #include "../text.hpp"
 
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <grpcpp/server_context.h>
@@ -38,17 +40,6 @@ const char* code_name(::grpc::StatusCode code) {
     default: return "status";
   }
 }
-
-// One call in flight: the awaiting coroutine's handler, until gRPC's callback
-// hands it back to the coroutine's executor.
-template <class Handler, class Executor>
-struct pending {
-  pending(Handler h, Executor e) : handler(std::move(h)), busy(std::move(e)) {}
-  Handler handler;
-  Executor busy;  // keeps the coroutine's executor from running out of work
-  std::shared_ptr<::grpc::ClientContext> context;
-  std::shared_ptr<void> keep;
-};
 
 // Throws what a status other than OK means to wf. (A plain function: no
 // temporaries of a conditional expression in a coroutine, see concepts.md.)
@@ -84,19 +75,22 @@ asio::awaitable<void> unary(const branch_context& call, const call_options& opti
   context->set_wait_for_ready(options.wait_for_ready);
 
   auto init = [&context, &keep, &start](auto handler) {
-    auto tracked = wf::detail::tracked_executor(handler);
-    using state_t = pending<decltype(handler), decltype(tracked)>;
-    auto state = std::make_shared<state_t>(std::move(handler), std::move(tracked));
-    state->context = context;
-    state->keep = std::move(keep);
-    // gRPC runs this on one of its threads, once. The handler runs on the
-    // coroutine's executor; the context and the exchange go with it, so they
-    // are released there and not inside gRPC's callback.
-    auto done = [state](::grpc::Status status) {
-      auto complete = [h = std::move(state->handler), context = std::move(state->context),
-                       keep = std::move(state->keep)](::grpc::Status s) mutable { std::move(h)(std::move(s)); };
-      wf::detail::post_back(std::move(state->busy), std::move(complete), std::move(status));
-    };
+    // Cancelling the awaiting operation cancels the call (it then ends with CANCELLED).
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected())
+      slot.assign([c = context](asio::cancellation_type) { c->TryCancel(); });
+    // The handler runs on the coroutine's executor; the context and the
+    // exchange go with it, so they are released there and not inside gRPC's
+    // callback. If that executor's io_context is gone by then, nothing runs.
+    auto ex = asio::get_associated_executor(handler);
+    auto complete = asio::bind_executor(
+        ex, [h = std::move(handler), context, keep = std::move(keep), slot](::grpc::Status s) mutable {
+          if (slot.is_connected()) slot.clear();
+          std::move(h)(std::move(s));
+        });
+    auto completion = std::make_shared<wf::detail::remote_completion<::grpc::Status>>(std::move(complete));
+    // gRPC runs this on one of its threads, once.
+    auto done = [completion](::grpc::Status status) { completion->complete(std::move(status)); };
     start(context.get(), std::move(done));
   };
   ::grpc::Status status =

@@ -1,14 +1,25 @@
 #include "attempt.hpp"
 #include "../text.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <cstdio>
+
+namespace asio = boost::asio;
 
 namespace wf::detail {
 
 namespace {
-// Thrown into the workflow code when it reaches past a journaled decision.
-// Not a std::exception, so that `catch (const std::exception&)` lets it through.
+// Thrown into the workflow code when it reaches an operation that must not
+// run: the forward phase is decided (or being closed). Not a std::exception,
+// so that `catch (const std::exception&)` lets it through.
 struct halt_signal {};
+// Thrown into the workflow code when the runtime stops the run (shutdown).
+struct stop_signal {};
 
 std::string branch_id_text(std::uint32_t id) {
   char buf[16];
@@ -25,17 +36,18 @@ std::string_view op_name(record_kind k) {
   }
 }
 
+bool is_ongoing(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const ongoing&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
 }  // namespace
 
-boost::asio::awaitable<write_status> commit_one(store& s, write w) {
-  std::vector<write> batch;
-  batch.push_back(std::move(w));
-  const auto status = co_await s.commit(std::move(batch));
-  co_return status.at(0);
-}
-
-namespace {
-std::string message_of(std::exception_ptr e) {
+std::string message_of(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
@@ -44,175 +56,296 @@ std::string message_of(std::exception_ptr e) {
     return "unknown exception";
   }
 }
-}  // namespace
 
-attempt::attempt(store& s, const registration& reg, const workflow_state& state,
-                 std::vector<journal_record> journal, std::mt19937_64& rng)
-    : store_(s), reg_(reg), state_(state), cursor_(state.gid, std::move(journal)), rng_(rng) {}
+asio::awaitable<write_status> commit_one(store& s, write w) {
+  std::vector<write> batch;
+  batch.push_back(std::move(w));
+  const auto status = co_await s.commit(std::move(batch));
+  co_return status.at(0);
+}
+
+attempt::attempt(attempt_env env, const registration& reg, const workflow_state& state,
+                 std::vector<journal_record> journal, std::optional<std::string> closing_reason)
+    : env_(env),
+      reg_(reg),
+      state_(state),
+      engine_(state.gid, std::move(journal), reg.options.compensate_failed_branch, closing_reason.has_value()),
+      closing_reason_(std::move(closing_reason)) {}
+
+// ---- what stops a run
 
 void attempt::check_can_go_on() const {
   if (stop_) std::rethrow_exception(stop_);
+  if (bug_) std::rethrow_exception(bug_);
   if (transient_) std::rethrow_exception(transient_);
-  if (halted_) throw halt_signal{};
+  if (broken_) std::rethrow_exception(broken_);
 }
 
-// Stops the workflow for good (it is marked stuck with `error`'s message).
-void attempt::stop_with(std::exception_ptr error, std::string reason) {
-  stop_ = std::move(error);
-  stop_reason_ = std::move(reason);
-  std::rethrow_exception(stop_);
+void attempt::note_bug(std::exception_ptr error, std::string reason) {
+  if (bug_) return;
+  bug_ = std::move(error);
+  bug_reason_ = std::move(reason);
 }
 
-replay_cursor::next_step attempt::next(record_kind kind, const std::string& name) {
-  check_can_go_on();
-  if (const auto problem = name_problem(name); !problem.empty()) {
-    const std::string reason = "wf: the name of a " + std::string(to_string(kind)) + " " + problem;
-    stop_with(std::make_exception_ptr(std::invalid_argument(reason)), reason);
-  }
+void attempt::stop_with_bug(std::exception_ptr error, std::string reason) {
+  note_bug(std::move(error), std::move(reason));
+  std::rethrow_exception(bug_);
+}
+
+void attempt::check_name(record_kind kind, const std::string& name) {
+  std::string problem = name.empty() ? "is empty" : name_problem(name);
+  if (problem.empty()) return;
+  const std::string reason = "wf: the name of a " + std::string(to_string(kind)) + " " + problem;
+  stop_with_bug(std::make_exception_ptr(std::invalid_argument(reason)), reason);
+}
+
+void attempt::misuse(const std::string& message) {
+  stop_with_bug(std::make_exception_ptr(std::logic_error(message)), message);
+}
+
+bool attempt::too_large(std::size_t size, const std::string& what) {
+  if (size <= max_payload_bytes) return false;
+  const std::string reason = "wf: " + size_problem(what, size, max_payload_bytes);
+  note_bug(std::make_exception_ptr(payload_too_large_error(reason)), reason);
+  return true;
+}
+
+void attempt::stop(stop_cause cause) {
+  if (stop_) return;
+  stop_cause_ = cause;
+  if (cause == stop_cause::lease_lost)
+    stop_ = std::make_exception_ptr(
+        lease_lost_error("wf: workflow '" + state_.gid + "' was claimed by another runner (epoch " +
+                         std::to_string(state_.epoch) + " is stale)"));
+  else
+    stop_ = std::make_exception_ptr(stop_signal{});
+  for (auto& s : ops_)
+    if (s.running) s.cancel.emit(asio::cancellation_type::terminal);
+  handler_cancel_.emit(asio::cancellation_type::terminal);
+  for (auto& s : ops_)
+    if (!s.resolved && s.waiter) resolve(s, stop_, {});
+}
+
+// ---- operations
+
+attempt::op_slot& attempt::start_op(record_kind kind, branch_spec& spec, engine::start_result& started) {
+  handler_set hs{static_cast<bool>(spec.on_rollback), static_cast<bool>(spec.on_commit),
+                 static_cast<bool>(spec.on_finish), spec.compensate_on_failure};
   try {
-    return cursor_.next(kind, name);
+    started = engine_.start(kind, spec.name, hs);
   } catch (const nondeterminism_error& e) {
-    stop_ = std::current_exception();
-    stop_reason_ = e.what();
+    stop_with_bug(std::current_exception(), e.what());
+  }
+  auto& s = ops_.emplace_back();
+  s.id = started.op;
+  s.kind = kind;
+  s.name = std::move(spec.name);
+  if (started.branch) s.branch_text = branch_id_text(started.branch);
+  s.on_rollback = std::move(spec.on_rollback);
+  s.on_commit = std::move(spec.on_commit);
+  s.on_finish = std::move(spec.on_finish);
+  return s;
+}
+
+asio::awaitable<std::string> attempt::run_branch(record_kind kind, branch_spec spec, raw_action action) {
+  check_can_go_on();
+  check_name(kind, spec.name);
+  engine::start_result started;
+  auto& s = start_op(kind, spec, started);
+  if (started.what == engine::start_kind::replay) {
+    if (started.record->failed) throw failure(started.record->payload);
+    co_return started.record->payload;
+  }
+  if (started.what == engine::start_kind::halt) {
+    halted_ = true;
+    throw halt_signal{};
+  }
+  launch(s, std::move(action));
+  co_return co_await wait(s.id);
+}
+
+asio::awaitable<std::string> attempt::record_value(std::string name, std::function<std::string()> fn) {
+  check_can_go_on();
+  check_name(record_kind::value, name);
+  branch_spec spec;
+  spec.name = std::move(name);
+  engine::start_result started;
+  auto& s = start_op(record_kind::value, spec, started);
+  if (started.what == engine::start_kind::replay) co_return started.record->payload;
+  if (started.what == engine::start_kind::halt) {
+    halted_ = true;
+    throw halt_signal{};
+  }
+  std::string value;
+  try {
+    value = fn();
+  } catch (...) {
+    engine_.unknown(s.id);
     throw;
   }
-}
-
-boost::asio::awaitable<void> attempt::append(std::vector<journal_record> records, std::optional<progress> p) {
-  check_sizes(records, p);
-  write w{state_.gid, state_.epoch, records, std::move(p)};
-  const auto status = co_await commit_one(store_, std::move(w));
-  if (status != write_status::ok) {
-    stop_is_lease_ = true;
-    if (status == write_status::fenced)
-      stop_reason_ = "workflow '" + state_.gid + "' was claimed by another runner (epoch " +
-                     std::to_string(state_.epoch) + " is stale)";
-    else
-      stop_reason_ = "journal of '" + state_.gid + "' changed under this runner";
-    stop_ = std::make_exception_ptr(lease_lost_error(stop_reason_));
-    std::rethrow_exception(stop_);
+  if (too_large(value.size(), "the value '" + s.name + "'")) {
+    engine_.unknown(s.id);
+    std::rethrow_exception(bug_);
   }
-  for (auto& r : records) cursor_.appended(std::move(r));
+  auto record = engine_.outcome(s.id, false, std::move(value));
+  enqueue(std::move(record), s.id);
+  co_return co_await wait(s.id);
 }
 
-void attempt::check_sizes(const std::vector<journal_record>& records, const std::optional<progress>& p) {
-  auto over = [&](std::size_t size, const std::string& what) {
-    if (size <= max_payload_bytes) return;
-    const std::string reason = "wf: " + size_problem(what, size, max_payload_bytes);
-    stop_with(std::make_exception_ptr(payload_too_large_error(reason)), reason);
+void attempt::launch(op_slot& slot, raw_action action) {
+  slot.running = true;
+  ++actions_running_;
+  const branch_context ctx{state_.gid, slot.branch_text, "action", slot.name};
+  auto done = [this, op = slot.id](std::exception_ptr e, action_outcome o) { on_action_done(op, e, std::move(o)); };
+  asio::co_spawn(env_.executor, call_action(ctx, std::move(action)),
+                 asio::bind_cancellation_slot(slot.cancel.slot(), std::move(done)));
+}
+
+// The views in `ctx` point into the operation's slot, which outlives the call.
+asio::awaitable<attempt::action_outcome> attempt::call_action(branch_context ctx, raw_action action) {
+  action_outcome out;
+  out.payload = co_await action(ctx);
+  co_return out;
+}
+
+void attempt::on_action_done(std::uint32_t op, std::exception_ptr error, action_outcome outcome) {
+  auto& s = *slot(op);
+  s.running = false;
+  --actions_running_;
+  if (error) {
+    switch (env_.classify(error)) {
+      case error_kind::business:
+        outcome.failed = true;
+        outcome.payload = message_of(error);
+        break;
+      case error_kind::bug:
+        note_bug(error, describe(s.kind, s.name, op) + ": " + message_of(error));
+        settle_unknown(s, error);
+        return;
+      case error_kind::transient:
+        if (!transient_) {
+          transient_ = error;
+          transient_ongoing_ = is_ongoing(error);
+        }
+        settle_unknown(s, error);
+        return;
+    }
+  }
+  if (stop_ || broken_) {
+    settle_unknown(s, stop_ ? stop_ : broken_);
+    return;
+  }
+  if (too_large(outcome.payload.size(), "the outcome of " + describe(s.kind, s.name, op))) {
+    settle_unknown(s, bug_);
+    return;
+  }
+  enqueue(engine_.outcome(op, outcome.failed, std::move(outcome.payload)), op);
+}
+
+void attempt::settle_unknown(op_slot& s, std::exception_ptr error) {
+  engine_.unknown(s.id);
+  resolve(s, std::move(error), {});
+  notify_quiet();
+}
+
+void attempt::resolve(op_slot& s, std::exception_ptr error, std::string value) {
+  if (s.resolved) return;
+  s.resolved = true;
+  s.error = std::move(error);
+  s.value = std::move(value);
+  if (s.waiter) {
+    auto w = s.waiter.take();
+    post_completion(env_.executor, std::move(w), s.error, std::move(s.value));
+  }
+}
+
+asio::awaitable<std::string> attempt::wait(std::uint32_t op) {
+  auto init = [this, op](auto handler) {
+    auto& s = *slot(op);
+    s.waiter.set(std::move(handler));
+    if (s.resolved) post_completion(env_.executor, s.waiter.take(), s.error, std::move(s.value));
   };
-  for (const auto& r : records) over(r.payload.size(), "the outcome of " + std::string(to_string(r.kind)) + " '" + r.name + "'");
-  if (p) over(p->result.size(), "the workflow's result");
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, std::string)>(
+      init, asio::use_awaitable);
 }
 
-boost::asio::awaitable<void> attempt::append_one(journal_record r, std::optional<progress> p) {
-  std::vector<journal_record> records;
-  records.push_back(std::move(r));
-  return append(std::move(records), std::move(p));
+// ---- the append queue
+
+void attempt::enqueue(journal_record record, std::uint32_t op) {
+  queue_.push_back({std::move(record), op});
+  if (writing_) return;
+  writing_ = true;
+  asio::co_spawn(env_.executor, flush(), asio::detached);
 }
 
-// Registers a reached branch's handlers; past a journaled decision, halts.
-// Returns the branch's index in branches_, or npos if it has no handlers.
-std::size_t attempt::reach(const replay_cursor::next_step& step, std::uint32_t id, const std::string& name,
-                           branch_handlers handlers) {
-  const bool has_handlers = handlers.on_rollback || handlers.on_commit || handlers.on_finish;
-  if (step.kind == replay_cursor::next_kind::halt) {
-    // Past the decision. The branch whose action was in flight when a
-    // rollback was decided is compensated, exactly as in the run that decided.
-    const auto* d = cursor_.decision();
-    if (has_handlers && d->failed && d->branch == id)
-      branches_.push_back({id, branch_id_text(id), name, std::move(handlers), branch_state::unknown});
-    halted_ = true;
-    throw halt_signal{};
+// One write at a time; what queues up meanwhile goes in the next one. Runs
+// detached, but run() waits for it (quiet()) before the attempt can end.
+asio::awaitable<void> attempt::flush() {
+  while (!queue_.empty()) {
+    std::vector<queued> batch;
+    batch.swap(queue_);
+    if (stop_ || broken_ || bug_) {
+      for (auto& q : batch) settle_unknown(*slot(q.op), stop_ ? stop_ : broken_ ? broken_ : bug_);
+      continue;
+    }
+    write w{state_.gid, state_.epoch, {}, std::nullopt};
+    w.records.reserve(batch.size());
+    for (auto& q : batch) {
+      q.record.seq = engine_.next_seq() + static_cast<std::uint32_t>(w.records.size());
+      w.records.push_back(q.record);  // the queue keeps the payload for the waiting code
+    }
+    write_status status = write_status::ok;
+    std::exception_ptr error;
+    try {
+      status = co_await commit_one(env_.st, std::move(w));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (error || status != write_status::ok) {
+      if (error)
+        broken_ = error;  // the write may or may not have landed: this run writes nothing more
+      else if (!stop_)
+        stop(stop_cause::lease_lost);
+      for (auto& q : batch) settle_unknown(*slot(q.op), error ? error : stop_);
+      continue;
+    }
+    std::vector<journal_record> appended;
+    appended.reserve(batch.size());
+    for (auto& q : batch) {
+      appended.push_back(q.record);
+      appended.back().payload.clear();  // the engine keeps all but the payload
+    }
+    engine_.appended(appended);
+    for (auto& q : batch) {
+      auto& s = *slot(q.op);
+      if (q.record.failed)
+        resolve(s, std::make_exception_ptr(failure(q.record.payload)), {});
+      else
+        resolve(s, nullptr, std::move(q.record.payload));
+    }
   }
-  if (!has_handlers) return npos;
-  branches_.push_back({id, branch_id_text(id), name, std::move(handlers), branch_state::unknown});
-  return branches_.size() - 1;
+  writing_ = false;
+  notify_quiet();
 }
 
-void attempt::settle(std::size_t index, bool failed) {
-  if (index != npos) branches_[index].state = failed ? branch_state::failed : branch_state::succeeded;
+bool attempt::quiet() const noexcept { return actions_running_ == 0 && !writing_ && queue_.empty(); }
+
+void attempt::notify_quiet() {
+  if (quiet() && quiet_waiter_) post_completion(env_.executor, quiet_waiter_.take());
 }
 
-// A parked workflow keeps this frame alive while its action runs, so it holds
-// little: registering, replaying and journaling happen in helpers.
-boost::asio::awaitable<std::string> attempt::run_branch(record_kind kind, std::string name, raw_action action,
-                                                        branch_handlers handlers) {
-  const auto step = next(kind, name);
-  const auto id = cursor_.take_branch_id();
-  const auto index = reach(step, id, name, std::move(handlers));
-  if (step.kind == replay_cursor::next_kind::replayed) {
-    settle(index, step.record->failed);
-    if (step.record->failed) throw failure(step.record->payload);
-    co_return step.record->payload;
-  }
-
-  // Fresh: call the action for real, then journal its outcome.
-  const auto id_text = branch_id_text(id);
-  const branch_context ctx{state_.gid, id_text, "action", name};
-  std::string result;
-  bool business = false;
-  try {
-    result = co_await action(ctx);
-  } catch (const failure& f) {
-    business = true;
-    result = f.what();
-  } catch (...) {
-    in_flight_ = id;
-    transient_ = std::current_exception();
-    throw;
-  }
-  co_await record_outcome(step.seq, kind, name, id, business, result);
-  settle(index, business);
-  if (business) throw failure(result);
-  co_return result;
-}
-
-boost::asio::awaitable<void> attempt::record_outcome(std::uint32_t seq, record_kind kind, const std::string& name,
-                                                     std::uint32_t id, bool business, const std::string& result) {
-  try {
-    journal_record r{seq, kind, name, id, business, result};
-    co_await append_one(std::move(r), std::nullopt);
-  } catch (const lease_lost_error&) {
-    throw;
-  } catch (...) {
-    // The store failed: the record may or may not be durable. This run ends;
-    // the next one re-reads the journal.
-    in_flight_ = id;
-    transient_ = std::current_exception();
-    throw;
+asio::awaitable<void> attempt::settle() {
+  while (!quiet()) {
+    auto init = [this](auto handler) { quiet_waiter_.set(std::move(handler)); };
+    co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(init, asio::use_awaitable);
   }
 }
 
-boost::asio::awaitable<std::string> attempt::record_value(std::string name, std::function<std::string()> fn) {
-  const auto step = next(record_kind::value, name);
-  if (step.kind == replay_cursor::next_kind::halt) {
-    halted_ = true;
-    throw halt_signal{};
-  }
-  if (step.kind == replay_cursor::next_kind::replayed) co_return step.record->payload;
-  auto value = fn();
-  co_await record_outcome(step.seq, record_kind::value, name, 0, false, value);
-  co_return value;
-}
-
-bool attempt::forward_budget_spent() const {
-  const auto max = reg_.options.retry.max_attempts;
-  if (max != 0 && state_.attempts + 1 >= max) return true;
-  return state_.deadline && wall_clock::now() >= *state_.deadline;
-}
-
-attempt_result attempt::stop_result() const {
-  attempt_result r;
-  r.what = stop_is_lease_ ? attempt_result::kind::lease_lost : attempt_result::kind::stuck;
-  r.error = stop_reason_;
-  r.exception = stop_;
-  return r;
-}
+// ---- the run, and the end of the forward phase
 
 // The workflow code runs (and may park) inside this frame: what comes after
 // it returns lives in conclude(), so that a parked workflow holds little.
-boost::asio::awaitable<attempt_result> attempt::run() {
+asio::awaitable<attempt_result> attempt::run() {
   workflow w(*this);
   ending how = ending::transient;
   std::string value;
@@ -222,141 +355,156 @@ boost::asio::awaitable<attempt_result> attempt::run() {
     how = ending::returned;
   } catch (const halt_signal&) {
     how = ending::halted;
-  } catch (const failure& f) {
-    how = ending::business;
-    value = f.what();
-  } catch (const ongoing& o) {
-    value = o.what();
-    ongoing_answer = true;
+  } catch (const stop_signal&) {
+    how = ending::stopped;
   } catch (...) {
-    value = message_of(std::current_exception());
+    auto e = std::current_exception();
+    value = message_of(e);
+    switch (env_.classify(e)) {
+      case error_kind::business: how = ending::business; break;
+      case error_kind::transient:
+        how = ending::transient;
+        ongoing_answer = is_ongoing(e);
+        break;
+      case error_kind::bug:
+        how = ending::bug;
+        note_bug(e, value);
+        break;
+    }
   }
+  // Nothing is abandoned: actions still running finish and are journaled.
+  co_await settle();
   co_return co_await conclude(how, std::move(value), ongoing_answer);
 }
 
-boost::asio::awaitable<attempt_result> attempt::conclude(ending how, std::string value, bool ongoing_answer) {
-  if (stop_) co_return stop_result();
+attempt_result attempt::stop_result() const {
+  attempt_result r;
+  if (stop_cause_ == stop_cause::shutdown) {
+    r.what = attempt_result::kind::stopped;
+    r.error = "stopped by shutdown";
+    return r;
+  }
+  if (stop_) {
+    r.what = attempt_result::kind::lease_lost;
+    r.error = message_of(stop_);
+    r.exception = stop_;
+    return r;
+  }
+  r.what = attempt_result::kind::stuck;
+  r.error = bug_reason_;
+  r.exception = bug_;
+  return r;
+}
+
+attempt_result attempt::transient_result(std::string error, bool ongoing) const {
+  attempt_result r;
+  r.what = attempt_result::kind::transient;
+  r.error = std::move(error);
+  r.ongoing = ongoing;
+  return r;
+}
+
+asio::awaitable<attempt_result> attempt::conclude(ending how, std::string value, bool ongoing_answer) {
+  if (stop_ || bug_) co_return stop_result();
+  // A store error: the end of the journal is unknown; never decide on it.
+  if (broken_) co_return transient_result("store: " + message_of(broken_), false);
   if (transient_ && how != ending::transient) {
-    // The code swallowed a transient error and ended anyway: the run still
-    // counts as failed transiently, since that branch is not journaled.
+    // The code went on after a transient error (swallowed it, or other
+    // branches ended it): that operation's outcome is unknown, so the run
+    // still counts as failed transiently.
     how = ending::transient;
     value = message_of(transient_);
+    ongoing_answer = transient_ongoing_;
   }
 
-  const bool ended = how == ending::returned || how == ending::business;
-  if (ended) {
-    if (const auto* r = cursor_.unreached()) {
-      attempt_result res;
-      res.what = attempt_result::kind::stuck;
-      nondeterminism_error e(state_.gid, "the end of the workflow", describe(r->kind, r->name, r->seq));
-      res.error = e.what();
-      res.exception = std::make_exception_ptr(e);
-      co_return res;
+  if (how == ending::returned || how == ending::business) {
+    if (const auto* r = engine_.unreached()) {
+      nondeterminism_error e(state_.gid, "the end of the workflow", describe(r->kind, r->name, r->op));
+      note_bug(std::make_exception_ptr(e), e.what());
+      co_return stop_result();
     }
   }
 
   // A journaled decision is final: this run only rebuilt the handler list.
-  if (const auto* d = cursor_.decision()) co_return co_await finish(!d->failed, d->payload, false, d->branch);
+  if (const auto* d = engine_.decision()) co_return co_await finish(*d, false);
 
-  if (how == ending::returned) co_return co_await finish(true, std::move(value), true, 0);
-  if (how == ending::business) co_return co_await finish(false, std::move(value), true, 0);
-  if (forward_budget_spent()) {
-    const bool deadline = state_.deadline && wall_clock::now() >= *state_.deadline;
-    // The reason is journaled and compared across replays, so it holds no
-    // timing-dependent figure for a deadline (the attempt count is on the status).
-    std::string reason;
-    if (deadline)
-      reason = "deadline exceeded; last error: " + value;
-    else
-      reason = "retries exhausted after " + std::to_string(state_.attempts + 1) + " attempt(s); last error: " + value;
-    co_return co_await finish(false, std::move(reason), true, in_flight_);
+  if (how == ending::returned) {
+    if (too_large(value.size(), "the workflow's result")) co_return stop_result();
+    co_return co_await finish(engine_.decide(true, std::move(value)), true);
   }
-  attempt_result r;
-  r.what = attempt_result::kind::transient;
-  r.error = std::move(value);
-  r.ongoing = ongoing_answer;
-  co_return r;
+  if (how == ending::business) co_return co_await finish(engine_.decide(false, std::move(value)), true);
+  if (closing_reason_) co_return co_await finish(engine_.decide(false, *closing_reason_), true);
+  co_return transient_result(std::move(value), ongoing_answer);
 }
 
-std::vector<attempt::planned_handler> attempt::plan(bool commit) const {
-  std::vector<planned_handler> out;
-  for (auto it = branches_.rbegin(); it != branches_.rend(); ++it) {
-    const auto& b = *it;
-    if (commit) {
-      if (b.handlers.on_commit) out.push_back({record_kind::commit, &b});
-      continue;
-    }
-    const bool compensate_failed =
-        b.handlers.compensate_on_failure.value_or(reg_.options.compensate_failed_branch);
-    if (b.handlers.on_rollback && (b.state != branch_state::failed || compensate_failed))
-      out.push_back({record_kind::rollback, &b});
+asio::awaitable<void> attempt::append(std::vector<journal_record> records, std::optional<progress> p) {
+  for (auto& r : records) r.seq = engine_.next_seq() + static_cast<std::uint32_t>(&r - records.data());
+  write w{state_.gid, state_.epoch, records, std::move(p)};
+  const auto status = co_await commit_one(env_.st, std::move(w));
+  if (status != write_status::ok) {
+    stop(stop_cause::lease_lost);
+    std::rethrow_exception(stop_);
   }
-  for (auto it = branches_.rbegin(); it != branches_.rend(); ++it)
-    if (it->handlers.on_finish) out.push_back({record_kind::finish, &*it});
-  return out;
+  for (auto& r : records) r.payload.clear();
+  engine_.appended(records);
 }
 
-boost::asio::awaitable<attempt_result> attempt::finish(bool commit, std::string payload, bool record_decision,
-                                                       std::uint32_t in_flight) {
-  std::vector<planned_handler> todo;
-  for (const auto& h : plan(commit))
-    if (!cursor_.handler_done(h.kind, h.branch->id)) todo.push_back(h);
-
+asio::awaitable<attempt_result> attempt::finish(journal_record decision, bool record_decision) {
+  const bool commit = !decision.failed;
+  const auto todo = engine_.plan(decision);
   const workflow_status final_status = commit ? workflow_status::succeeded : workflow_status::failed;
   attempt_result res;
   res.what = attempt_result::kind::finished;
   res.out.status = final_status;
-  (commit ? res.out.result : res.out.reason) = payload;
+  (commit ? res.out.result : res.out.reason) = decision.payload;
+  const std::string payload = decision.payload;
 
   try {
     if (record_decision || todo.empty()) {
       std::vector<journal_record> records;
-      if (record_decision)
-        records.push_back({cursor_.next_seq(), record_kind::decision, commit ? "commit" : "rollback", in_flight,
-                           !commit, payload});
+      if (record_decision) records.push_back(std::move(decision));
       // (Temporaries are kept out of co_await expressions: GCC 12 mishandles some.)
       std::optional<progress> p;
       if (todo.empty()) p = progress_of(state_, final_status, payload);
       co_await append(std::move(records), std::move(p));
     }
     for (std::size_t i = 0; i < todo.size(); ++i) {
+      if (stop_) co_return stop_result();
       const auto& h = todo[i];
-      const auto& b = *h.branch;
-      const auto& fn = h.kind == record_kind::commit     ? b.handlers.on_commit
-                       : h.kind == record_kind::rollback ? b.handlers.on_rollback
-                                                         : b.handlers.on_finish;
-      const branch_context ctx{state_.gid, b.id_text, op_name(h.kind), b.name};
+      auto& s = *slot(h.op);
+      const auto& fn = h.kind == record_kind::commit ? s.on_commit
+                       : h.kind == record_kind::rollback ? s.on_rollback
+                                                          : s.on_finish;
+      const branch_context ctx{state_.gid, s.branch_text, op_name(h.kind), s.name};
       std::exception_ptr error;
-      bool ongoing_answer = false;
       try {
-        co_await fn(ctx);
-      } catch (const ongoing&) {
-        ongoing_answer = true;
-        error = std::current_exception();
+        auto token = asio::bind_cancellation_slot(handler_cancel_.slot(), asio::use_awaitable);
+        co_await asio::co_spawn(env_.executor, fn(ctx), token);
       } catch (...) {
         error = std::current_exception();
       }
+      handler_cancel_.slot().clear();
+      if (stop_) co_return stop_result();
       if (error) {
+        const auto what = std::string(op_name(h.kind)) + " handler of " + describe(record_kind::branch, s.name, h.op) +
+                          " failed: " + message_of(error);
+        if (env_.classify(error) == error_kind::bug) {
+          note_bug(error, what);
+          co_return stop_result();
+        }
         // Handlers must eventually succeed: retried with backoff, by replay.
-        attempt_result r;
-        r.what = attempt_result::kind::transient;
-        r.ongoing = ongoing_answer;
-        r.error = std::string(op_name(h.kind)) + " handler of " + describe(record_kind::branch, b.name, b.id) +
-                  " failed: " + message_of(error);
-        co_return r;
+        co_return transient_result(what, is_ongoing(error));
       }
-      journal_record done{cursor_.next_seq(), h.kind, b.name, b.id, false, {}};
+      std::vector<journal_record> done;
+      done.push_back(engine::handler_record(h));
       std::optional<progress> p;
       if (i + 1 == todo.size()) p = progress_of(state_, final_status, payload);
-      co_await append_one(std::move(done), std::move(p));
+      co_await append(std::move(done), std::move(p));
     }
   } catch (const lease_lost_error&) {
     co_return stop_result();
   } catch (...) {
-    attempt_result r;
-    r.what = attempt_result::kind::transient;
-    r.error = "store: " + message_of(std::current_exception());
-    co_return r;
+    co_return transient_result("store: " + message_of(std::current_exception()), false);
   }
   co_return res;
 }
@@ -367,57 +515,70 @@ boost::asio::awaitable<attempt_result> attempt::finish(bool commit, std::string 
 
 namespace wf {
 
+namespace detail {
+asio::awaitable<std::string> run_branch(attempt* a, record_kind kind, branch_spec spec, raw_action action) {
+  co_return co_await a->run_branch(kind, std::move(spec), std::move(action));
+}
+asio::awaitable<std::string> record_value(attempt* a, std::string name, std::function<std::string()> fn) {
+  co_return co_await a->record_value(std::move(name), std::move(fn));
+}
+}  // namespace detail
+
 const std::string& workflow::gid() const noexcept { return attempt_->gid(); }
 const std::string& workflow::name() const noexcept { return attempt_->name(); }
 bool workflow::replaying() const noexcept { return attempt_->replaying(); }
 
 workflow::branch workflow::new_branch(std::string name) { return branch(*attempt_, std::move(name)); }
 
-boost::asio::awaitable<std::string> workflow::step_bytes(std::string name, raw_action action) {
-  return attempt_->run_branch(record_kind::step, std::move(name), std::move(action), {});
+asio::awaitable<std::string> workflow::step_bytes(std::string name, raw_action action) {
+  detail::branch_spec spec;
+  spec.name = std::move(name);
+  return detail::run_branch(attempt_, record_kind::step, std::move(spec), std::move(action));
 }
 
-boost::asio::awaitable<std::string> workflow::record_bytes(std::string name, std::function<std::string()> fn) {
-  return attempt_->record_value(std::move(name), std::move(fn));
+asio::awaitable<std::string> workflow::record_bytes(std::string name, std::function<std::string()> fn) {
+  return detail::record_value(attempt_, std::move(name), std::move(fn));
 }
 
-boost::asio::awaitable<wall_clock::time_point> workflow::now() {
-  auto ns = co_await record("now", [] {
-    return static_cast<std::int64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(wall_clock::now().time_since_epoch()).count());
-  });
+asio::awaitable<wall_clock::time_point> workflow::now() {
+  std::function<std::string()> read = [&clock = attempt_->clock()] {
+    return codec<std::int64_t>::encode(static_cast<std::int64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clock.now().time_since_epoch()).count()));
+  };
+  const auto bytes = co_await record_bytes("now", std::move(read));
+  const auto ns = codec<std::int64_t>::decode(bytes);
   co_return wall_clock::time_point(std::chrono::duration_cast<wall_clock::duration>(std::chrono::nanoseconds(ns)));
 }
 
-boost::asio::awaitable<std::string> workflow::uuid() {
+asio::awaitable<std::string> workflow::uuid() {
   return record_bytes("uuid", [&rng = attempt_->rng()] { return detail::random_uuid(rng); });
 }
 
-boost::asio::awaitable<std::uint64_t> workflow::random() {
+asio::awaitable<std::uint64_t> workflow::random() {
   return record("random", [&rng = attempt_->rng()] { return static_cast<std::uint64_t>(rng()); });
 }
 
 workflow::branch& workflow::branch::on_rollback(handler h) {
-  on_rollback_ = std::move(h);
+  spec_.on_rollback = std::move(h);
   return *this;
 }
 workflow::branch& workflow::branch::on_commit(handler h) {
-  on_commit_ = std::move(h);
+  spec_.on_commit = std::move(h);
   return *this;
 }
 workflow::branch& workflow::branch::on_finish(handler h) {
-  on_finish_ = std::move(h);
+  spec_.on_finish = std::move(h);
   return *this;
 }
 workflow::branch& workflow::branch::compensate_on_failure(bool yes) {
-  compensate_on_failure_ = yes;
+  spec_.compensate_on_failure = yes;
   return *this;
 }
 
-boost::asio::awaitable<std::string> workflow::branch::run_bytes(raw_action action) {
-  detail::attempt::branch_handlers h{std::move(on_rollback_), std::move(on_commit_), std::move(on_finish_),
-                                     compensate_on_failure_};
-  return attempt_->run_branch(record_kind::branch, std::move(name_), std::move(action), std::move(h));
+asio::awaitable<std::string> workflow::branch::run_bytes(raw_action action) {
+  if (ran_) attempt_->misuse("wf: branch '" + spec_.name + "' was run twice; make a new one with new_branch()");
+  ran_ = true;
+  return detail::run_branch(attempt_, record_kind::branch, std::move(spec_), std::move(action));
 }
 
 }  // namespace wf

@@ -1,15 +1,28 @@
-// One run of a workflow's code over its journal: replays what is recorded,
-// runs the rest for real, journals each outcome before going on, and then
-// runs the commit or rollback phase.
+// One run of a workflow's code over its journal: the shell around the
+// engine (engine.hpp). It runs the code; starts each operation's action in
+// a coroutine of its own (several may run at once), with a cancellation
+// signal the attempt holds; journals the outcomes through one append queue
+// (one write in flight at a time; outcomes that arrive meanwhile go together
+// in the next write); resumes the code once an outcome is durable; waits
+// for every action and write to settle before it decides; then runs the
+// commit or rollback handlers.
 #ifndef WF_SRC_RUNTIME_ATTEMPT_HPP
 #define WF_SRC_RUNTIME_ATTEMPT_HPP
 
-#include "replay.hpp"
+#include "engine.hpp"
 
+#include <wf/clock.hpp>
+#include <wf/errors.hpp>
 #include <wf/runtime.hpp>
 #include <wf/store.hpp>
 #include <wf/workflow.hpp>
 
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/post.hpp>
+
+#include <deque>
 #include <exception>
 #include <optional>
 #include <random>
@@ -21,6 +34,15 @@ namespace wf::detail {
 struct registration {
   raw_workflow fn;
   workflow_options options;
+};
+
+/// What an attempt uses of its runtime.
+struct attempt_env {
+  boost::asio::any_io_executor executor;
+  store& st;
+  wf::clock& clock;
+  const std::function<error_kind(const std::exception_ptr&)>& classify;
+  std::mt19937_64& rng;
 };
 
 /// What is stored of a workflow's progress: `status` and `result`, with the
@@ -35,6 +57,7 @@ struct attempt_result {
     transient,   ///< try again later: `error`, `ongoing`
     stuck,       ///< a bug: `error` is the reason, `exception` what to tell callers
     lease_lost,  ///< another runner owns the workflow now: `exception`
+    stopped,     ///< stopped from outside (shutdown): nothing more was written
   };
   kind what = kind::transient;
   outcome out;
@@ -43,89 +66,159 @@ struct attempt_result {
   std::exception_ptr exception;
 };
 
+/// One pending completion handler, or none. (Boost 1.81's
+/// any_completion_handler cannot be move-assigned - its assignment calls
+/// its converting constructor with itself, forever - so it is only ever
+/// constructed in place here, and moved out.)
+template <class Signature>
+class one_handler {
+ public:
+  template <class Handler>
+  void set(Handler&& h) {
+    h_.reset();
+    h_.emplace(std::forward<Handler>(h));
+  }
+  explicit operator bool() const noexcept { return h_.has_value(); }
+  boost::asio::any_completion_handler<Signature> take() {
+    boost::asio::any_completion_handler<Signature> h(std::move(*h_));
+    h_.reset();
+    return h;
+  }
+  void reset() noexcept { h_.reset(); }
+
+ private:
+  std::optional<boost::asio::any_completion_handler<Signature>> h_;
+};
+
+/// Runs `h(args...)` later, on `ex`. (A lambda owns the handler: Boost
+/// 1.81's any_completion_handler cannot be handed to post() or append() as
+/// it is, its converting constructor takes itself.)
+template <class... Args>
+void post_completion(const boost::asio::any_io_executor& ex,
+                     boost::asio::any_completion_handler<void(Args...)> h, Args... args) {
+  boost::asio::post(ex, [h = std::move(h), ... a = std::move(args)]() mutable { std::move(h)(std::move(a)...); });
+}
+
 /// A random version-4 UUID in its text form.
 std::string random_uuid(std::mt19937_64& rng);
 
 /// Commits one write and returns its status.
 boost::asio::awaitable<write_status> commit_one(store& s, write w);
 
+/// The text of an exception, for messages.
+std::string message_of(const std::exception_ptr& e);
+
 class attempt {
  public:
-  /// Throws `corrupt_journal_error` for a malformed journal.
-  attempt(store& s, const registration& reg, const workflow_state& state, std::vector<journal_record> journal,
-          std::mt19937_64& rng);
+  /// In closing mode (`closing_reason` set: the workflow ran out of attempts
+  /// or time), the run only rebuilds the handlers and decides a rollback with
+  /// that reason; nothing new is called. Throws corrupt_journal_error.
+  attempt(attempt_env env, const registration& reg, const workflow_state& state, std::vector<journal_record> journal,
+          std::optional<std::string> closing_reason);
+  attempt(const attempt&) = delete;
+  attempt& operator=(const attempt&) = delete;
 
   boost::asio::awaitable<attempt_result> run();
-  enum class ending { returned, business, transient, halted };
-  boost::asio::awaitable<attempt_result> conclude(ending how, std::string value, bool ongoing_answer);
 
-  // For wf::workflow and wf::workflow::branch.
-  struct branch_handlers {
-    handler on_rollback, on_commit, on_finish;
-    std::optional<bool> compensate_on_failure;
-  };
+  /// Why an attempt is stopped from outside.
+  enum class stop_cause { lease_lost, shutdown };
+  /// Stops the run at once: the running actions and handler are cancelled
+  /// (Asio terminal cancellation), the code's waits end, nothing new starts,
+  /// and (lease lost) nothing more is written. On the attempt's executor.
+  void stop(stop_cause cause);
+
+  // ---- for wf::workflow
+
   const std::string& gid() const noexcept { return state_.gid; }
   const std::string& name() const noexcept { return state_.name; }
-  bool replaying() const noexcept { return cursor_.replaying(); }
-  std::mt19937_64& rng() noexcept { return rng_; }
-  boost::asio::awaitable<std::string> run_branch(record_kind kind, std::string name, raw_action action,
-                                                 branch_handlers handlers);
+  bool replaying() const noexcept { return engine_.replaying(); }
+  std::mt19937_64& rng() noexcept { return env_.rng; }
+  wf::clock& clock() noexcept { return env_.clock; }
+  boost::asio::awaitable<std::string> run_branch(record_kind kind, branch_spec spec, raw_action action);
   boost::asio::awaitable<std::string> record_value(std::string name, std::function<std::string()> fn);
+  /// API misuse found by the workflow object: the workflow stops as stuck. Throws.
+  [[noreturn]] void misuse(const std::string& message);
 
  private:
-  enum class branch_state { succeeded, failed, unknown };
-  struct reached_branch {
-    std::uint32_t id;
-    std::string id_text;
+  struct op_slot {
+    std::uint32_t id = 0;
+    record_kind kind = record_kind::branch;
     std::string name;
-    branch_handlers handlers;
-    branch_state state;
+    std::string branch_text;  // "01"
+    handler on_rollback, on_commit, on_finish;
+    bool resolved = false;
+    std::exception_ptr error;
+    std::string value;
+    one_handler<void(std::exception_ptr, std::string)> waiter;
+    boost::asio::cancellation_signal cancel;
+    bool running = false;  // its action is running
   };
-  struct planned_handler {
-    record_kind kind;
-    const reached_branch* branch;
+  struct queued {
+    journal_record record;
+    std::uint32_t op;
   };
+  struct action_outcome {
+    bool failed = false;
+    std::string payload;
+  };
+  enum class ending { returned, business, transient, halted, stopped, bug };
 
-  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
-  std::size_t reach(const replay_cursor::next_step& step, std::uint32_t id, const std::string& name,
-                    branch_handlers handlers);
-  void settle(std::size_t index, bool failed);
-  boost::asio::awaitable<void> record_outcome(std::uint32_t seq, record_kind kind, const std::string& name,
-                                              std::uint32_t id, bool business, const std::string& result);
-
-  // Throws what stops this run, if anything does (see the members below).
+  // Throws what stops this run from going on, if anything does.
   void check_can_go_on() const;
-  [[noreturn]] void stop_with(std::exception_ptr error, std::string reason);
-  void check_sizes(const std::vector<journal_record>& records, const std::optional<progress>& p);
-  // Consults the cursor; records a non-determinism error so that it stops the
-  // run even if the workflow code catches it.
-  replay_cursor::next_step next(record_kind kind, const std::string& name);
-  // Appends records (and progress) durably; throws lease_lost_error if refused.
-  boost::asio::awaitable<void> append(std::vector<journal_record> records, std::optional<progress> p);
-  boost::asio::awaitable<void> append_one(journal_record r, std::optional<progress> p);
-  std::vector<planned_handler> plan(bool commit) const;
-  boost::asio::awaitable<attempt_result> finish(bool commit, std::string payload, bool record_decision,
-                                                std::uint32_t in_flight);
-  attempt_result stop_result() const;
-  bool forward_budget_spent() const;
+  [[noreturn]] void stop_with_bug(std::exception_ptr error, std::string reason);
+  // Throws std::invalid_argument (a bug: the workflow stops) for a name that is empty or cannot be stored.
+  void check_name(record_kind kind, const std::string& name);
+  void note_bug(std::exception_ptr error, std::string reason);
+  op_slot& start_op(record_kind kind, branch_spec& spec, engine::start_result& started);
+  void launch(op_slot& slot, raw_action action);
+  static boost::asio::awaitable<action_outcome> call_action(branch_context ctx, raw_action action);
+  void on_action_done(std::uint32_t op, std::exception_ptr error, action_outcome outcome);
+  void settle_unknown(op_slot& slot, std::exception_ptr error);
+  void resolve(op_slot& slot, std::exception_ptr error, std::string value);
+  boost::asio::awaitable<std::string> wait(std::uint32_t op);
+  void enqueue(journal_record record, std::uint32_t op);
+  boost::asio::awaitable<void> flush();
+  bool quiet() const noexcept;
+  void notify_quiet();
+  boost::asio::awaitable<void> settle();
+  bool too_large(std::size_t size, const std::string& what);
 
-  store& store_;
+  boost::asio::awaitable<attempt_result> conclude(ending how, std::string value, bool ongoing_answer);
+  boost::asio::awaitable<attempt_result> finish(journal_record decision, bool record_decision);
+  // Appends records (and progress) durably, from the handler phase; throws
+  // lease_lost_error if refused, the store's error if it fails.
+  boost::asio::awaitable<void> append(std::vector<journal_record> records, std::optional<progress> p);
+  attempt_result stop_result() const;
+  attempt_result transient_result(std::string error, bool ongoing) const;
+  op_slot* slot(std::uint32_t op) noexcept { return op == 0 || op > ops_.size() ? nullptr : &ops_[op - 1]; }
+
+  attempt_env env_;
   const registration& reg_;
   const workflow_state& state_;  // the driver's, which outlives this attempt
-  replay_cursor cursor_;
-  std::mt19937_64& rng_;
-  std::vector<reached_branch> branches_;
+  engine engine_;
+  std::optional<std::string> closing_reason_;
+  std::deque<op_slot> ops_;  // by operation id - 1 (stable addresses)
 
-  // What stops the run. `stop_` (non-determinism, lost lease) ends it as a
-  // bug or a lost claim; `transient_` is a transient error from a branch: an
-  // action whose outcome is unknown is not journaled, so the code must not
-  // go past it; `halted_` means the journaled decision was reached.
+  // The append queue.
+  std::vector<queued> queue_;
+  bool writing_ = false;
+  std::size_t actions_running_ = 0;
+  one_handler<void()> quiet_waiter_;
+  boost::asio::cancellation_signal handler_cancel_;
+
+  // What stops the run. `stop_` (lease lost, shutdown) and `bug_`
+  // (non-determinism, misuse, a bug error) end it; `transient_` is a
+  // transient error of an action: its outcome is unknown, so the code must
+  // not go past it; `broken_` is a store error during a write: the journal's
+  // end is unknown, so nothing more may be written in this run.
   std::exception_ptr stop_;
-  std::string stop_reason_;
-  bool stop_is_lease_ = false;
+  std::optional<stop_cause> stop_cause_;
+  std::exception_ptr bug_;
+  std::string bug_reason_;
   std::exception_ptr transient_;
+  bool transient_ongoing_ = false;
+  std::exception_ptr broken_;
   bool halted_ = false;
-  std::uint32_t in_flight_ = 0;  // branch id whose action threw a transient error
 };
 
 }  // namespace wf::detail

@@ -4,6 +4,8 @@
 #include <wf/errors.hpp>
 #include <wf/journal.hpp>
 
+#include <functional>
+
 namespace wf {
 
 std::string_view to_string(record_kind k) noexcept {
@@ -35,5 +37,28 @@ nondeterminism_error::nondeterminism_error(std::string gid, std::string expected
       gid_(std::move(gid)),
       expected_(std::move(expected)),
       recorded_(std::move(recorded)) {}
+
+}  // namespace wf
+
+namespace wf {
+
+error_kind classify(const std::exception_ptr& e) noexcept {
+  if (!e) return error_kind::transient;
+  try {
+    std::rethrow_exception(e);
+  } catch (const failure&) {
+    return error_kind::business;
+  } catch (const ongoing&) {
+    return error_kind::transient;
+  } catch (const decode_error&) {
+    return error_kind::bug;
+  } catch (const std::logic_error&) {
+    return error_kind::bug;
+  } catch (const std::bad_function_call&) {
+    return error_kind::bug;
+  } catch (...) {
+    return error_kind::transient;
+  }
+}
 
 }  // namespace wf

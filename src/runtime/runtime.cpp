@@ -1,8 +1,9 @@
-#include "attempt.hpp"
+// The runtime's public API. The workflow driver, the poller and lease
+// renewal are in driver.cpp, poller.cpp and leases.cpp (see core.hpp).
+#include "core.hpp"
 #include "../text.hpp"
 
-#include <wf/runtime.hpp>
-
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -13,24 +14,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
-#include <mutex>
-#include <unordered_map>
 
 namespace asio = boost::asio;
 
 namespace wf {
-
-// A workflow this runtime is starting or driving, and the callers waiting for it.
-struct runtime::active {
-  active(asio::any_io_executor ex, std::string n, std::string i)
-      : name(std::move(n)), input(std::move(i)), signal(ex, asio::steady_timer::time_point::max()) {}
-  std::string name;
-  std::string input;
-  asio::steady_timer signal;  // never expires; cancelled when done
-  bool done = false;
-  outcome out;
-  std::exception_ptr error;
-};
 
 namespace {
 
@@ -38,13 +25,18 @@ void check_gid(const std::string& gid) {
   if (gid.empty()) throw std::invalid_argument("wf: empty workflow id");
   if (gid.size() > 128) throw std::invalid_argument("wf: workflow id longer than 128 bytes");
   for (unsigned char c : gid)
-    if (c < 0x21 || c > 0x7e)
-      throw std::invalid_argument("wf: workflow id must be printable ASCII without spaces");
+    if (c < 0x21 || c > 0x7e) throw std::invalid_argument("wf: workflow id must be printable ASCII without spaces");
 }
 
 void check_input(const std::string& input) {
   if (input.size() > max_payload_bytes)
     throw payload_too_large_error("wf: " + detail::size_problem("workflow input", input.size(), max_payload_bytes));
+}
+
+std::mt19937_64 seeded_rng() {
+  std::random_device rd;
+  std::seed_seq seq{rd(), rd(), rd(), rd()};
+  return std::mt19937_64(seq);
 }
 
 }  // namespace
@@ -60,281 +52,129 @@ std::string detail::random_uuid(std::mt19937_64& rng) {
   return buf;
 }
 
-namespace {
-
-std::mt19937_64 seeded_rng() {
-  std::random_device rd;
-  std::seed_seq seq{rd(), rd(), rd(), rd()};
-  return std::mt19937_64(seq);
-}
-
-}  // namespace
-
 std::string new_gid() {
   thread_local auto rng = seeded_rng();
   return detail::random_uuid(rng);
 }
 
-struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
-  impl(asio::any_io_executor e, std::shared_ptr<wf::store> s, runtime_options o)
-      : ex(std::move(e)),
-        st(std::move(s)),
-        options(std::move(o)),
-        rng(seeded_rng()),
-        renew_timer(ex),
-        poll_timer(ex) {
-    if (options.executor_id.empty()) options.executor_id = detail::random_uuid(rng);
+// ---- waiting lists
+
+asio::awaitable<void> detail::wait_on(std::vector<asio::any_completion_handler<void()>>& handlers) {
+  auto init = [&handlers](auto handler) { handlers.push_back(std::move(handler)); };
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(init, asio::use_awaitable);
+}
+
+void detail::wake_all(const asio::any_io_executor& ex, std::vector<asio::any_completion_handler<void()>>& handlers) {
+  auto list = std::move(handlers);
+  handlers.clear();
+  for (auto& h : list) detail::post_completion(ex, std::move(h));
+}
+
+// ---- the runtime's internals
+
+runtime::impl::impl(asio::any_io_executor e, std::shared_ptr<wf::store> s, runtime_options o)
+    : ex(std::move(e)), st(std::move(s)), options(std::move(o)), rng(seeded_rng()) {
+  clock = options.clock ? options.clock : system_clock();
+  classify = options.classify ? options.classify : [](const std::exception_ptr& e) { return wf::classify(e); };
+  if (options.executor_id.empty()) options.executor_id = detail::random_uuid(rng);
+  context = detail::state_of(ex);
+}
+
+runtime::impl::~impl() {
+  if (context && context_hook) context->remove_hook(context_hook);
+}
+
+void runtime::impl::context_shutdown() {
+  // The io_context is shutting down while this object lives on (held by the
+  // runtime object): what holds its handlers goes now, with it.
+  context_gone = true;
+  polling = false;
+  new_work.reset();
+  for (auto& [gid, a] : active) a->waiters.clear();
+  active.clear();
+  recovery_waiters.clear();
+  drained.reset();
+}
+
+void runtime::impl::check_running() const {
+  if (shutting_down) throw shutdown_error("wf: the runtime is shutting down");
+}
+
+std::shared_ptr<runtime::active> runtime::impl::begin(const std::string& gid, const std::string& name,
+                                                      const std::string& input) {
+  auto a = std::make_shared<runtime::active>(name, input);
+  active.emplace(gid, a);
+  start_renewing();
+  return a;
+}
+
+void runtime::impl::complete(const std::string& gid, const std::shared_ptr<runtime::active>& a,
+                             std::optional<outcome> out, std::exception_ptr error) {
+  a->done = true;
+  if (out) a->out = std::move(*out);
+  a->error = std::move(error);
+  detail::wake_all(ex, a->waiters);
+  auto it = active.find(gid);
+  if (it != active.end() && it->second == a) active.erase(it);
+  if (active.empty()) {
+    if (renew_timer) renew_timer->cancel();
+    if (drained) detail::post_completion(ex, drained.take());
   }
+}
 
-  asio::any_io_executor ex;
-  std::shared_ptr<wf::store> st;
-  runtime_options options;
-  std::mt19937_64 rng;
-  std::unordered_map<std::string, detail::registration> registry;
-  std::unordered_map<std::string, std::shared_ptr<runtime::active>> active;
-  asio::steady_timer renew_timer;
-  bool renewing = false;
-  asio::steady_timer poll_timer;
-  bool polling = false;
-  bool wake_pending = false;  // new work announced while the poller was busy
-  wall_clock::time_point last_purge{};
+claim_request runtime::impl::claims(std::size_t limit) const {
+  claim_request r;
+  r.owner = options.executor_id;
+  r.lease = options.lease_duration;
+  r.limit = limit;
+  for (const auto& [name, reg] : registry) r.names.push_back(name);
+  if (r.names.empty()) r.names.push_back({});  // nothing registered: nothing to claim (no name is empty)
+  return r;
+}
 
-  // What the store's new-work callback (any thread, maybe after this runtime
-  // is gone) uses to wake the poller.
-  struct waker {
-    std::mutex mutex;
-    bool alive = true;
-    asio::any_io_executor ex;
-    std::weak_ptr<impl> target;
-  };
-  std::shared_ptr<waker> wake;
+bool runtime::impl::adopt(claim_result& c) {
+  auto reg = registry.find(c.state.name);
+  if (reg == registry.end() || active.count(c.state.gid)) return false;
+  auto a = begin(c.state.gid, c.state.name, c.state.input);
+  start(reg->second, std::move(a), std::move(c.state), std::move(c.journal));
+  return true;
+}
 
-  std::shared_ptr<runtime::active> begin(const std::string& gid, const std::string& name, const std::string& input) {
-    auto a = std::make_shared<runtime::active>(ex, name, input);
-    active.emplace(gid, a);
-    if (!renewing) {
-      renewing = true;
-      asio::co_spawn(ex, renew_leases(shared_from_this()), asio::detached);
-    }
-    return a;
-  }
+void runtime::active::request_stop(detail::attempt::stop_cause cause) {
+  if (stop || done) return;
+  stop = cause;
+  if (current) current->stop(cause);
+  backoff_cancel.emit(asio::cancellation_type::terminal);
+}
 
-  void complete(const std::string& gid, const std::shared_ptr<runtime::active>& a, std::optional<outcome> out,
-                std::exception_ptr error) {
-    a->done = true;
-    if (out) a->out = std::move(*out);
-    a->error = std::move(error);
-    a->signal.cancel();
-    auto it = active.find(gid);
-    if (it != active.end() && it->second == a) active.erase(it);
-    if (active.empty()) renew_timer.cancel();
-  }
+// ---- the public API
 
-  static asio::awaitable<outcome> wait(std::shared_ptr<runtime::active> a) {
-    while (!a->done) {
-      boost::system::error_code ec;
-      co_await a->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-    if (a->error) std::rethrow_exception(a->error);
-    co_return a->out;
-  }
-
-  static asio::awaitable<void> renew_leases(std::shared_ptr<impl> self) {
-    while (!self->active.empty()) {
-      self->renew_timer.expires_after(self->options.lease_duration / 3);
-      boost::system::error_code ec;
-      co_await self->renew_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (self->active.empty()) break;
-      std::vector<std::string> gids;
-      gids.reserve(self->active.size());
-      for (const auto& [gid, a] : self->active) gids.push_back(gid);
-      try {
-        // A lease we no longer hold shows up as a fenced write; nothing to do here.
-        co_await self->st->renew(self->options.executor_id, std::move(gids), self->options.lease_duration);
-      } catch (const std::exception&) {
-        // The store is unreachable: try again at the next tick.
-      }
-    }
-    self->renewing = false;
-  }
-
-  void start(const detail::registration& reg, std::shared_ptr<runtime::active> a, workflow_state state,
-             std::vector<journal_record> journal) {
-    asio::co_spawn(ex, drive(shared_from_this(), reg, std::move(a), std::move(state), std::move(journal)),
-                   asio::detached);
-  }
-
-  static asio::awaitable<detail::attempt_result> run_attempt(wf::store& st, const detail::registration& reg,
-                                                             const workflow_state& state,
-                                                             std::vector<journal_record> journal,
-                                                             std::mt19937_64& rng) {
-    std::optional<detail::attempt> at;
-    detail::attempt_result stuck;
-    try {
-      at.emplace(st, reg, state, std::move(journal), rng);
-    } catch (const detail::corrupt_journal_error& e) {
-      stuck.what = detail::attempt_result::kind::stuck;
-      stuck.error = e.what();
-      stuck.exception = std::make_exception_ptr(workflow_stuck_error(e.what()));
-    }
-    if (!at) co_return stuck;
-    co_return co_await at->run();
-  }
-
-  // Runs a workflow claimed from the store. False if it is not registered
-  // here (left alone: its lease lapses and another runner may take it) or
-  // already runs here.
-  bool adopt(claim_result& c) {
-    auto reg = registry.find(c.state.name);
-    if (reg == registry.end() || active.count(c.state.gid)) return false;
-    auto a = begin(c.state.gid, c.state.name, c.state.input);
-    start(reg->second, std::move(a), std::move(c.state), std::move(c.journal));
-    return true;
-  }
-
-  // The poller: takes over enqueued workflows and those whose runner's lease expired.
-  static asio::awaitable<void> poll(std::shared_ptr<impl> self) {
-    while (self->polling) {
-      std::size_t claimed_count = 0;
-      try {
-        auto claimed =
-            co_await self->st->claim_due(self->options.executor_id, self->options.lease_duration, self->options.claim_batch);
-        claimed_count = claimed.size();
-        for (auto& c : claimed) self->adopt(c);
-        const auto now = wall_clock::now();
-        if (self->options.retention.count() > 0 && now - self->last_purge >= std::chrono::minutes(1)) {
-          self->last_purge = now;
-          co_await self->st->purge(now - self->options.retention);
-        }
-      } catch (const std::exception&) {
-        // The store is unreachable: try again at the next poll.
-      }
-      if (!self->polling) break;
-      if (claimed_count >= self->options.claim_batch) continue;  // more may be due right now
-      if (self->wake_pending) {
-        self->wake_pending = false;
-        continue;
-      }
-      self->poll_timer.expires_after(self->options.poll_interval);
-      boost::system::error_code ec;
-      co_await self->poll_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-  }
-
-  // Runs attempts until the workflow finishes, backing off between them.
-  // Its frame is what a running workflow keeps between attempts, so the
-  // rarer paths live in coroutines of their own that finish before it waits.
-  static asio::awaitable<void> drive(std::shared_ptr<impl> self, const detail::registration& reg,
-                                     std::shared_ptr<runtime::active> a, workflow_state state,
-                                     std::vector<journal_record> journal) {
-    std::chrono::milliseconds interval{0};
-    for (;;) {
-      auto r = co_await run_attempt(*self->st, reg, state, std::move(journal), self->rng);
-      if (r.what == detail::attempt_result::kind::finished) {
-        self->complete(state.gid, a, std::move(r.out), nullptr);
-        co_return;
-      }
-      if (r.what != detail::attempt_result::kind::transient) {
-        co_await stop(self, state, r);
-        self->complete(state.gid, a, std::nullopt, r.exception);
-        co_return;
-      }
-      interval = reg.options.retry.next_interval(interval, !r.ongoing);
-      auto next = co_await back_off(self, reg, state, std::move(r), interval);
-      if (!next) {
-        self->complete(state.gid, a, std::nullopt,
-                       std::make_exception_ptr(lease_lost_error("workflow '" + state.gid + "' was claimed by another runner")));
-        co_return;
-      }
-      journal = std::move(*next);
-    }
-  }
-
-  // A bug or a lost claim: a stuck workflow is marked so (best effort).
-  static asio::awaitable<void> stop(std::shared_ptr<impl> self, const workflow_state& state,
-                                    const detail::attempt_result& r) {
-    if (r.what != detail::attempt_result::kind::stuck) co_return;
-    write w{state.gid, state.epoch, {}, detail::progress_of(state, workflow_status::stuck, r.error)};
-    try {
-      co_await detail::commit_one(*self->st, std::move(w));
-    } catch (const std::exception&) {
-      // The journal is left as it is either way.
-    }
-  }
-
-  // After a transient error: note it on the workflow's status, wait, and
-  // re-read the journal (the last write's outcome may be unknown). Returns
-  // the journal, or nothing if another runner claimed the workflow.
-  static asio::awaitable<std::optional<std::vector<journal_record>>> back_off(
-      std::shared_ptr<impl> self, const detail::registration& reg, workflow_state& state, detail::attempt_result r,
-      std::chrono::milliseconds& interval) {
-    asio::steady_timer timer(self->ex);
-    for (;;) {
-      state.attempts += 1;
-      state.last_error = r.error;
-      state.next_attempt_at = wall_clock::now() + interval;
-      bool fenced = false;
-      write w{state.gid, state.epoch, {}, detail::progress_of(state, workflow_status::running, {})};
-      try {
-        fenced = co_await detail::commit_one(*self->st, std::move(w)) != write_status::ok;
-      } catch (const std::exception& e) {
-        r.error = std::string("store: ") + e.what();
-      }
-      if (fenced) co_return std::nullopt;
-      timer.expires_after(interval);
-      boost::system::error_code ec;
-      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      try {
-        co_return co_await self->st->journal(state.gid);
-      } catch (const std::exception& e) {
-        r.error = std::string("store: ") + e.what();
-        interval = reg.options.retry.next_interval(interval, true);
-      }
-    }
-  }
-};
-
-runtime::runtime(asio::any_io_executor executor, std::shared_ptr<store> store, runtime_options options)
-    : impl_(std::make_shared<impl>(std::move(executor), std::move(store), std::move(options))) {
-  if (!impl_->st) throw std::invalid_argument("wf::runtime: null store");
-  if (impl_->options.lease_duration.count() < 3) throw std::invalid_argument("wf::runtime: lease_duration too short");
-  if (const auto problem = detail::name_problem(impl_->options.executor_id, 128); !problem.empty())
+runtime::runtime(asio::any_io_executor executor, std::shared_ptr<store> store, runtime_options options) {
+  if (!store) throw std::invalid_argument("wf::runtime: null store");
+  if (options.lease_duration.count() < 3) throw std::invalid_argument("wf::runtime: lease_duration too short");
+  if (const auto problem = detail::name_problem(options.executor_id, 128); !problem.empty())
     throw std::invalid_argument("wf::runtime: executor_id " + problem);
+  impl_ = std::make_shared<impl>(std::move(executor), std::move(store), std::move(options));
+  std::weak_ptr<impl> weak = impl_;
+  impl_->context_hook = impl_->context->add_hook([weak] {
+    if (auto self = weak.lock()) self->context_shutdown();
+  });
 }
 
 runtime::~runtime() {
+  if (impl_->context_gone) return;  // everything it held went with the io_context
   stop();
-  if (impl_->wake) {
-    std::lock_guard lock(impl_->wake->mutex);
-    impl_->wake->alive = false;
-  }
-}
-
-void runtime::start() {
-  auto& self = *impl_;
-  if (self.polling) return;
-  self.polling = true;
-  if (!self.wake) {
-    self.wake = std::make_shared<impl::waker>();
-    self.wake->ex = self.ex;
-    self.wake->target = impl_;
-    self.st->on_new_work([w = self.wake] {
-      std::lock_guard lock(w->mutex);
-      if (!w->alive) return;
-      asio::post(w->ex, [t = w->target] {
-        if (auto s = t.lock()) {
-          s->wake_pending = true;
-          s->poll_timer.cancel();
-        }
-      });
-    });
-  }
-  asio::co_spawn(self.ex, impl::poll(impl_), asio::detached);
+  impl_->new_work.reset();
 }
 
 void runtime::stop() {
   impl_->polling = false;
-  impl_->poll_timer.cancel();
+  if (impl_->poll_timer) impl_->poll_timer->cancel();
+}
+
+void runtime::start() {
+  impl_->check_running();
+  impl_->start_polling();
 }
 
 namespace {
@@ -347,8 +187,8 @@ const detail::registration& registered(const runtime::impl& self, const std::str
 
 // The state a new workflow is created with (with no owner, any runner may claim it).
 workflow_state new_workflow(const std::string& gid, const std::string& name, const std::string& input,
-                            const detail::registration& reg, std::string owner, std::chrono::milliseconds lease) {
-  const auto now = wall_clock::now();
+                            const detail::registration& reg, std::string owner, std::chrono::milliseconds lease,
+                            wall_clock::time_point now) {
   workflow_state s;
   s.gid = gid;
   s.name = name;
@@ -367,24 +207,49 @@ void check_same(const std::string& gid, const std::string& name, const std::stri
                 const std::string& existing_name, const std::string& existing_input) {
   if (existing_name != name)
     throw conflict_error("wf: workflow id '" + gid + "' is taken by a '" + existing_name + "' workflow");
-  if (existing_input != input)
-    throw conflict_error("wf: workflow id '" + gid + "' already exists with a different input");
+  if (existing_input != input) throw conflict_error("wf: workflow id '" + gid + "' already exists with a different input");
+}
+
+outcome outcome_of(const workflow_state& s) {
+  if (s.status == workflow_status::stuck)
+    throw workflow_stuck_error("wf: workflow '" + s.gid + "' is stuck: " + s.result);
+  outcome o;
+  o.status = s.status;
+  (s.status == workflow_status::succeeded ? o.result : o.reason) = s.result;
+  return o;
 }
 
 }  // namespace
 
 asio::awaitable<void> runtime::enqueue(std::string name, std::string gid, std::string input) {
   auto self = impl_;
+  self->check_running();
   check_gid(gid);
   check_input(input);
-  auto init = new_workflow(gid, name, input, registered(*self, name), "", std::chrono::milliseconds(0));
+  auto init = new_workflow(gid, name, input, registered(*self, name), "", std::chrono::milliseconds(0),
+                           self->clock->now());
   auto created = co_await self->st->create(std::move(init));
   if (!created.created) check_same(gid, name, input, created.state.name, created.state.input);
 }
 
 asio::awaitable<std::size_t> runtime::purge(std::chrono::seconds older_than) {
   auto self = impl_;
-  co_return co_await self->st->purge(wall_clock::now() - older_than);
+  auto* admin = self->st->admin();
+  if (!admin) throw std::logic_error("wf: this store cannot purge");
+  const auto before = self->clock->now() - older_than;
+  std::size_t total = 0;
+  for (;;) {  // in batches, each a short operation of its own
+    const auto n = co_await admin->purge(before, 1000);
+    total += n;
+    if (n < 1000) co_return total;
+  }
+}
+
+asio::awaitable<bool> runtime::resume(std::string gid) {
+  auto self = impl_;
+  auto* admin = self->st->admin();
+  if (!admin) throw std::logic_error("wf: this store cannot resume workflows");
+  co_return co_await admin->resume(std::move(gid));
 }
 
 asio::any_io_executor runtime::get_executor() const noexcept { return impl_->ex; }
@@ -398,47 +263,40 @@ void runtime::add(std::string name, detail::raw_workflow fn, workflow_options op
   impl_->registry.emplace(std::move(name), detail::registration{std::move(fn), std::move(options)});
 }
 
-namespace {
-outcome outcome_of(const workflow_state& s) {
-  if (s.status == workflow_status::stuck)
-    throw workflow_stuck_error("wf: workflow '" + s.gid + "' is stuck: " + s.result);
-  outcome o;
-  o.status = s.status;
-  (s.status == workflow_status::succeeded ? o.result : o.reason) = s.result;
-  return o;
-}
-}  // namespace
-
 asio::awaitable<outcome> runtime::execute(std::string name, std::string gid, std::string input) {
   // Two steps, so that what starting needs is freed while the caller waits:
   // a parked caller holds only this small frame.
   auto a = co_await join_or_start(std::move(name), std::move(gid), std::move(input));
-  co_return co_await impl::wait(std::move(a));
+  while (!a->done) co_await detail::wait_on(a->waiters);
+  if (a->error) std::rethrow_exception(a->error);
+  co_return a->out;
 }
 
 asio::awaitable<std::shared_ptr<runtime::active>> runtime::join_or_start(std::string name, std::string gid,
                                                                          std::string input) {
   auto self = impl_;
+  self->check_running();
   check_gid(gid);
   check_input(input);
   const auto& reg = registered(*self, name);
-  auto conflict = [&](const std::string& existing_name, const std::string& existing_input) {
-    check_same(gid, name, input, existing_name, existing_input);
-  };
+  // recover() is claiming: wait, so that it cannot claim what starts here.
+  while (self->recovering > 0) co_await detail::wait_on(self->recovery_waiters);
+  self->check_running();
 
   if (auto it = self->active.find(gid); it != self->active.end()) {
-    conflict(it->second->name, it->second->input);
+    check_same(gid, name, input, it->second->name, it->second->input);
     co_return it->second;
   }
 
   auto a = self->begin(gid, name, input);
   try {
-    auto init = new_workflow(gid, name, input, reg, self->options.executor_id, self->options.lease_duration);
+    auto init = new_workflow(gid, name, input, reg, self->options.executor_id, self->options.lease_duration,
+                             self->clock->now());
     auto created = co_await self->st->create(std::move(init));
     if (created.created) {
       self->start(reg, a, std::move(created.state), {});
     } else {
-      conflict(created.state.name, created.state.input);
+      check_same(gid, name, input, created.state.name, created.state.input);
       asio::steady_timer poll(self->ex);
       for (;;) {
         auto c = co_await self->st->claim(gid, self->options.executor_id, self->options.lease_duration);
@@ -450,13 +308,12 @@ asio::awaitable<std::shared_ptr<runtime::active>> runtime::join_or_start(std::st
           self->complete(gid, a, outcome_of(c.state), nullptr);
           break;
         }
-        if (c.status == claim_status::not_found)
-          throw std::runtime_error("wf: workflow '" + gid + "' vanished from the store");
+        if (c.status == claim_status::not_found) throw std::runtime_error("wf: workflow '" + gid + "' vanished from the store");
         // Busy: another runner holds it. Wait for it to finish or its lease to lapse.
-        poll.expires_after(std::min<std::chrono::milliseconds>(self->options.lease_duration / 4,
-                                                               std::chrono::seconds(1)));
+        poll.expires_after(std::min<std::chrono::milliseconds>(self->options.lease_duration / 4, std::chrono::seconds(1)));
         boost::system::error_code ec;
         co_await poll.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        self->check_running();
       }
     }
   } catch (...) {
@@ -467,43 +324,62 @@ asio::awaitable<std::shared_ptr<runtime::active>> runtime::join_or_start(std::st
 
 asio::awaitable<std::size_t> runtime::recover() {
   auto self = impl_;
+  self->check_running();
+  auto* scheduling = self->st->scheduling();
+  if (!scheduling) throw std::logic_error("wf: this store cannot find workflows to recover");
+  ++self->recovering;
   std::size_t resumed = 0;
-  if (self->active.empty()) {
-    // At start-up (nothing running here yet), claim everything in one go.
-    auto claimed = co_await self->st->claim_resumable(self->options.executor_id, self->options.lease_duration,
-                                                      std::numeric_limits<std::size_t>::max());
-    for (auto& c : claimed)
-      if (self->adopt(c)) ++resumed;
-    co_return resumed;
-  }
-  // Some workflows already run here: claim one by one, skipping them.
-  auto candidates = co_await self->st->runnable(self->options.executor_id, std::numeric_limits<std::size_t>::max());
-  for (auto& s : candidates) {
-    auto reg_it = self->registry.find(s.name);
-    if (reg_it == self->registry.end() || self->active.count(s.gid)) continue;
-    auto a = self->begin(s.gid, s.name, s.input);
-    try {
-      auto c = co_await self->st->claim(s.gid, self->options.executor_id, self->options.lease_duration);
-      if (c.status == claim_status::claimed) {
-        self->start(reg_it->second, a, std::move(c.state), std::move(c.journal));
-        ++resumed;
-        continue;
-      }
-      if (c.status == claim_status::finished)
-        self->complete(s.gid, a, outcome_of(c.state), nullptr);
-      else
-        self->complete(s.gid, a, std::nullopt,
-                       std::make_exception_ptr(lease_lost_error("wf: '" + s.gid + "' is run by another runner")));
-    } catch (...) {
-      self->complete(s.gid, a, std::nullopt, std::current_exception());
+  std::exception_ptr error;
+  try {
+    // The workflows running here already are left alone; the rest is claimed
+    // in pages in gid order, so that none is claimed twice.
+    const auto batch = std::max<std::size_t>(1, self->options.claim_batch);
+    auto request = self->claims(batch);
+    for (const auto& [gid, a] : self->active) request.exclude.push_back(gid);
+    for (;;) {
+      auto claimed = co_await scheduling->claim_resumable(request);
+      for (auto& c : claimed)
+        if (self->adopt(c)) ++resumed;
+      if (claimed.size() < batch || self->shutting_down) break;
+      request.after = claimed.back().state.gid;
     }
+  } catch (...) {
+    error = std::current_exception();
   }
+  if (--self->recovering == 0) detail::wake_all(self->ex, self->recovery_waiters);
+  if (error) std::rethrow_exception(error);
   co_return resumed;
 }
 
 asio::awaitable<std::optional<workflow_state>> runtime::status(std::string gid) {
   auto self = impl_;
   co_return co_await self->st->find(std::move(gid));
+}
+
+asio::awaitable<void> runtime::shutdown(std::chrono::milliseconds grace) {
+  auto self = impl_;
+  if (self->shutting_down) co_return;
+  self->shutting_down = true;
+  stop();
+  self->new_work.reset();
+  detail::wake_all(self->ex, self->recovery_waiters);
+  for (auto& [gid, a] : self->active) a->request_stop(detail::attempt::stop_cause::shutdown);
+
+  if (!self->active.empty()) {
+    // Wait for them to stop, at most `grace`.
+    asio::steady_timer deadline(self->ex);
+    deadline.expires_after(grace);
+    auto on_deadline = [self](boost::system::error_code ec) {
+      if (!ec && self->drained) detail::post_completion(self->ex, self->drained.take());
+    };
+    deadline.async_wait(on_deadline);
+    auto init = [self](auto handler) { self->drained.set(std::move(handler)); };
+    co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(init, asio::use_awaitable);
+  }
+  // Give back what was stopped, and what is still stopping past the grace.
+  auto gids = std::move(self->stopped);
+  for (const auto& [gid, a] : self->active) gids.push_back(gid);
+  if (!gids.empty()) co_await self->st->release(self->options.executor_id, std::move(gids));
 }
 
 std::chrono::milliseconds retry_policy::next_interval(std::chrono::milliseconds previous, bool grow) const noexcept {

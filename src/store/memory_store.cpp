@@ -1,47 +1,61 @@
 #include <wf/memory_store.hpp>
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace wf {
 
 namespace asio = boost::asio;
 
+memory_store::memory_store(std::shared_ptr<wf::clock> clock) : clock_(std::move(clock)) {
+  if (!clock_) throw std::invalid_argument("wf::memory_store: null clock");
+}
+
+void memory_store::announce() {
+  std::lock_guard lock(listeners_->mutex);
+  for (const auto& [id, cb] : listeners_->callbacks) cb();
+}
+
 asio::awaitable<create_result> memory_store::create(workflow_state initial) {
-  std::lock_guard lock(mutex_);
-  auto it = workflows_.find(initial.gid);
-  if (it != workflows_.end()) co_return create_result{false, it->second.state};
-  initial.epoch = 1;
-  initial.status = workflow_status::running;
-  const bool unowned = initial.owner.empty();
-  auto& e = workflows_[initial.gid];
-  e.state = std::move(initial);
-  if (unowned)
-    for (const auto& cb : new_work_callbacks_) cb();
-  co_return create_result{true, e.state};
+  create_result out;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = workflows_.find(initial.gid);
+    if (it != workflows_.end()) co_return create_result{false, it->second.state};
+    initial.epoch = 1;
+    initial.status = workflow_status::running;
+    auto& e = workflows_[initial.gid];
+    e.state = std::move(initial);
+    out = {true, e.state};
+  }
+  if (out.state.owner.empty()) announce();
+  co_return out;
+}
+
+bool memory_store::claimable(const workflow_state& s, const std::string& owner, wall_clock::time_point now) const {
+  return !s.finished() && (s.owner.empty() || s.owner == owner || s.lease_expires <= now);
+}
+
+claim_result memory_store::take(entry& e, std::string owner, std::chrono::milliseconds lease,
+                                wall_clock::time_point now) {
+  auto& s = e.state;
+  s.epoch += 1;
+  s.owner = std::move(owner);
+  s.lease_expires = now + lease;
+  s.updated_at = now;
+  return claim_result{claim_status::claimed, s, e.journal};
 }
 
 asio::awaitable<claim_result> memory_store::claim(std::string gid, std::string owner,
                                                   std::chrono::milliseconds lease) {
   std::lock_guard lock(mutex_);
-  claim_result r;
   auto it = workflows_.find(gid);
-  if (it == workflows_.end()) co_return r;
+  if (it == workflows_.end()) co_return claim_result{};
+  const auto now = clock_->now();
   auto& s = it->second.state;
-  const auto now = wall_clock::now();
-  if (s.finished()) {
-    r.status = claim_status::finished;
-  } else if (!s.owner.empty() && s.owner != owner && s.lease_expires > now) {
-    r.status = claim_status::busy;
-  } else {
-    s.epoch += 1;
-    s.owner = std::move(owner);
-    s.lease_expires = now + lease;
-    s.updated_at = now;
-    r.status = claim_status::claimed;
-    r.journal = it->second.journal;
-  }
-  r.state = s;
-  co_return r;
+  if (s.finished()) co_return claim_result{claim_status::finished, s, {}};
+  if (!claimable(s, owner, now)) co_return claim_result{claim_status::busy, s, {}};
+  co_return take(it->second, std::move(owner), lease, now);
 }
 
 write_status memory_store::apply(const write& w) {
@@ -59,7 +73,7 @@ write_status memory_store::apply(const write& w) {
     e.state.last_error = p.last_error;
     e.state.next_attempt_at = p.next_attempt_at;
   }
-  e.state.updated_at = wall_clock::now();
+  e.state.updated_at = clock_->now();
   return write_status::ok;
 }
 
@@ -75,10 +89,10 @@ asio::awaitable<std::vector<std::string>> memory_store::renew(std::string owner,
                                                               std::chrono::milliseconds lease) {
   std::lock_guard lock(mutex_);
   std::vector<std::string> lost;
-  const auto until = wall_clock::now() + lease;
+  const auto until = clock_->now() + lease;
   for (auto& gid : gids) {
     auto it = workflows_.find(gid);
-    if (it == workflows_.end() || it->second.state.owner != owner) {
+    if (it == workflows_.end() || it->second.state.owner != owner || it->second.state.finished()) {
       lost.push_back(std::move(gid));
       continue;
     }
@@ -87,33 +101,99 @@ asio::awaitable<std::vector<std::string>> memory_store::renew(std::string owner,
   co_return lost;
 }
 
-asio::awaitable<std::optional<workflow_state>> memory_store::find(std::string gid) {
-  co_return state(gid);
+asio::awaitable<void> memory_store::release(std::string owner, std::vector<std::string> gids) {
+  bool released = false;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = clock_->now();
+    for (const auto& gid : gids) {
+      auto it = workflows_.find(gid);
+      if (it == workflows_.end()) continue;
+      auto& s = it->second.state;
+      if (s.owner != owner || s.finished()) continue;
+      s.epoch += 1;
+      s.owner.clear();
+      s.lease_expires = now;
+      s.next_attempt_at = now;
+      s.updated_at = now;
+      released = true;
+    }
+  }
+  if (released) announce();
+  co_return;
 }
 
-asio::awaitable<std::vector<journal_record>> memory_store::journal(std::string gid) {
-  co_return records(gid);
-}
+asio::awaitable<std::optional<workflow_state>> memory_store::find(std::string gid) { co_return state(gid); }
+
+asio::awaitable<std::vector<journal_record>> memory_store::journal(std::string gid) { co_return records(gid); }
 
 asio::awaitable<std::vector<workflow_state>> memory_store::runnable(std::string owner, std::size_t limit) {
   std::lock_guard lock(mutex_);
-  const auto now = wall_clock::now();
+  const auto now = clock_->now();
   std::vector<workflow_state> out;
-  for (const auto& [gid, e] : workflows_) {
-    const auto& s = e.state;
-    if (s.finished()) continue;
-    if (s.owner.empty() || s.owner == owner || s.lease_expires <= now) out.push_back(s);
-  }
+  for (const auto& [gid, e] : workflows_)
+    if (claimable(e.state, owner, now)) out.push_back(e.state);
   std::sort(out.begin(), out.end(),
             [](const workflow_state& a, const workflow_state& b) { return a.next_attempt_at < b.next_attempt_at; });
   if (out.size() > limit) out.resize(limit);
   co_return out;
 }
 
-asio::awaitable<std::size_t> memory_store::purge(wall_clock::time_point before) {
+namespace {
+bool named(const claim_request& r, const std::string& name) {
+  return r.names.empty() || std::find(r.names.begin(), r.names.end(), name) != r.names.end();
+}
+}  // namespace
+
+asio::awaitable<std::vector<claim_result>> memory_store::claim_due(claim_request request) {
+  std::lock_guard lock(mutex_);
+  const auto now = clock_->now();
+  std::vector<entry*> due;
+  for (auto& [gid, e] : workflows_) {
+    const auto& s = e.state;
+    if (!s.finished() && s.next_attempt_at <= now && (s.owner.empty() || s.lease_expires <= now) &&
+        named(request, s.name))
+      due.push_back(&e);
+  }
+  std::sort(due.begin(), due.end(),
+            [](const entry* a, const entry* b) { return a->state.next_attempt_at < b->state.next_attempt_at; });
+  if (due.size() > request.limit) due.resize(request.limit);
+  std::vector<claim_result> out;
+  for (auto* e : due) out.push_back(take(*e, request.owner, request.lease, now));
+  co_return out;
+}
+
+asio::awaitable<std::vector<claim_result>> memory_store::claim_resumable(claim_request request) {
+  std::lock_guard lock(mutex_);
+  const auto now = clock_->now();
+  auto& exclude = request.exclude;
+  std::sort(exclude.begin(), exclude.end());
+  std::vector<claim_result> out;
+  for (auto it = workflows_.upper_bound(request.after); it != workflows_.end() && out.size() < request.limit; ++it) {
+    if (!claimable(it->second.state, request.owner, now) || !named(request, it->second.state.name)) continue;
+    if (std::binary_search(exclude.begin(), exclude.end(), it->first)) continue;
+    out.push_back(take(it->second, request.owner, request.lease, now));
+  }
+  co_return out;
+}
+
+subscription memory_store::on_new_work(std::function<void()> callback) {
+  std::uint64_t id;
+  {
+    std::lock_guard lock(listeners_->mutex);
+    id = listeners_->next++;
+    listeners_->callbacks.emplace(id, std::move(callback));
+  }
+  return subscription([l = listeners_, id] {
+    std::lock_guard lock(l->mutex);
+    l->callbacks.erase(id);
+  });
+}
+
+asio::awaitable<std::size_t> memory_store::purge(wall_clock::time_point before, std::size_t limit) {
   std::lock_guard lock(mutex_);
   std::size_t n = 0;
-  for (auto it = workflows_.begin(); it != workflows_.end();) {
+  for (auto it = workflows_.begin(); it != workflows_.end() && n < limit;) {
     if (it->second.state.finished() && it->second.state.updated_at < before) {
       it = workflows_.erase(it);
       ++n;
@@ -124,9 +204,25 @@ asio::awaitable<std::size_t> memory_store::purge(wall_clock::time_point before) 
   co_return n;
 }
 
-void memory_store::on_new_work(std::function<void()> callback) {
-  std::lock_guard lock(mutex_);
-  new_work_callbacks_.push_back(std::move(callback));
+asio::awaitable<bool> memory_store::resume(std::string gid) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = workflows_.find(gid);
+    if (it == workflows_.end() || it->second.state.status != workflow_status::stuck) co_return false;
+    auto& s = it->second.state;
+    const auto now = clock_->now();
+    s.status = workflow_status::running;
+    s.result.clear();
+    s.attempts = 0;
+    s.last_error.clear();
+    s.epoch += 1;
+    s.owner.clear();
+    s.lease_expires = now;
+    s.next_attempt_at = now;
+    s.updated_at = now;
+  }
+  announce();
+  co_return true;
 }
 
 std::vector<journal_record> memory_store::records(const std::string& gid) const {

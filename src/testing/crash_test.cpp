@@ -5,6 +5,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <algorithm>
 #include <sstream>
 
 namespace asio = boost::asio;
@@ -16,6 +17,7 @@ namespace wf::testing {
 bool effect_log::apply(const branch_context& call, std::string what) {
   std::lock_guard lock(mutex_);
   std::string gid(call.gid), branch(call.branch_id), op(call.op);
+  calls_.push_back({gid, branch, op, what});
   if (!seen_.emplace(gid, branch, op).second) return false;  // duplicate, or blocked by a null compensation
   if (op == "rollback" && seen_.emplace(gid, branch, "action").second) return false;  // null compensation
   effects_.push_back({std::move(gid), std::move(branch), std::move(op), std::move(what)});
@@ -27,139 +29,241 @@ std::vector<effect_log::effect> effect_log::effects() const {
   return effects_;
 }
 
+std::vector<effect_log::effect> effect_log::calls() const {
+  std::lock_guard lock(mutex_);
+  return calls_;
+}
+
 // ---- crashing_store
 
+crashing_store::crashing_store(std::shared_ptr<store> inner, plan p, std::function<void()> on_crash)
+    : store_wrapper(std::move(inner)), plan_(std::move(p)), on_crash_(std::move(on_crash)) {}
+
+crashing_store::crashing_store(std::shared_ptr<store> inner, std::size_t crash_at, std::function<void()> on_crash)
+    : crashing_store(std::move(inner), plan{fault::refuse, fault_point::write, crash_at, {}}, std::move(on_crash)) {}
+
+void crashing_store::check_alive() const {
+  if (crashed_) throw injected_crash("wf::testing: the process has crashed");
+}
+
+void crashing_store::refuse(const std::string& what) {
+  crashed_ = true;
+  if (on_crash_) on_crash_();
+  throw injected_crash("wf::testing: crash injected at " + what);
+}
+
+crashing_store::action crashing_store::next(fault_point p) {
+  check_alive();
+  const auto n = p == fault_point::write ? ++writes_ : ++claims_;
+  if (plan_.at == 0 || p != plan_.point || n != plan_.at) return action::go;
+  faulted_ = true;
+  const std::string what = std::string(p == fault_point::write ? "write " : "claim ") + std::to_string(n);
+  switch (plan_.kind) {
+    case fault::refuse: refuse(what);
+    case fault::in_doubt: return action::in_doubt;
+    case fault::takeover: return action::takeover;
+  }
+  return action::go;
+}
+
 namespace {
-void throw_if_crashed(bool crashed) {
-  if (crashed) throw injected_crash("wf::testing: the process has crashed");
+[[noreturn]] void report_in_doubt(const char* what) {
+  throw injected_crash(std::string("wf::testing: ") + what + " applied, then reported as failed (in doubt)");
 }
 }  // namespace
 
-crashing_store::crashing_store(std::shared_ptr<store> inner, std::size_t crash_at, std::function<void()> on_crash)
-    : inner_(std::move(inner)), crash_at_(crash_at), on_crash_(std::move(on_crash)) {}
-
-void crashing_store::count_write() {
-  throw_if_crashed(crashed_);
-  ++writes_;
-  if (writes_ == crash_at_) {
-    crashed_ = true;
-    if (on_crash_) on_crash_();
-    throw injected_crash("wf::testing: crash injected at write " + std::to_string(writes_));
-  }
+asio::awaitable<create_result> crashing_store::create(workflow_state initial) {
+  const auto a = next(fault_point::write);
+  auto r = co_await forward().create(std::move(initial));
+  if (a == action::in_doubt) report_in_doubt("a creation");
+  if (a == action::takeover) faulted_ = false;  // nothing to take over before it exists
+  co_return r;
 }
 
-asio::awaitable<create_result> crashing_store::create(workflow_state initial) {
-  count_write();
-  co_return co_await inner_->create(std::move(initial));
+asio::awaitable<std::vector<write_status>> crashing_store::commit(std::vector<write> writes) {
+  // One fault at most per call: the first write of it that reaches the point.
+  std::vector<action> actions;
+  for (std::size_t i = 0; i < writes.size(); ++i) actions.push_back(next(fault_point::write));
+  const bool doubt = std::find(actions.begin(), actions.end(), action::in_doubt) != actions.end();
+  for (std::size_t i = 0; i < writes.size(); ++i)
+    if (actions[i] == action::takeover)
+      co_await forward().claim(writes[i].gid, plan_.taker, std::chrono::seconds(30));
+  auto statuses = co_await forward().commit(std::move(writes));
+  if (doubt) report_in_doubt("a journal write");
+  co_return statuses;
 }
 
 asio::awaitable<claim_result> crashing_store::claim(std::string gid, std::string owner,
                                                     std::chrono::milliseconds lease) {
-  throw_if_crashed(crashed_);
-  co_return co_await inner_->claim(std::move(gid), std::move(owner), lease);
+  const auto a = next(fault_point::claim);
+  auto r = co_await forward().claim(std::move(gid), std::move(owner), lease);
+  if (a == action::in_doubt) report_in_doubt("a claim");
+  co_return r;
 }
 
-asio::awaitable<std::vector<write_status>> crashing_store::commit(std::vector<write> writes) {
-  for (std::size_t i = 0; i < writes.size(); ++i) count_write();
-  co_return co_await inner_->commit(std::move(writes));
+asio::awaitable<std::vector<claim_result>> crashing_store::claim_due(claim_request request) {
+  const auto a = next(fault_point::claim);
+  auto r = co_await store_wrapper::claim_due(std::move(request));
+  if (a == action::in_doubt) report_in_doubt("a claim");
+  co_return r;
+}
+
+asio::awaitable<std::vector<claim_result>> crashing_store::claim_resumable(claim_request request) {
+  const auto a = next(fault_point::claim);
+  auto r = co_await store_wrapper::claim_resumable(std::move(request));
+  if (a == action::in_doubt) report_in_doubt("a claim");
+  co_return r;
+}
+
+asio::awaitable<std::optional<workflow_state>> crashing_store::find(std::string gid) {
+  check_alive();
+  co_return co_await forward().find(std::move(gid));
+}
+
+asio::awaitable<std::vector<journal_record>> crashing_store::journal(std::string gid) {
+  check_alive();
+  co_return co_await forward().journal(std::move(gid));
 }
 
 asio::awaitable<std::vector<std::string>> crashing_store::renew(std::string owner, std::vector<std::string> gids,
                                                                 std::chrono::milliseconds lease) {
-  throw_if_crashed(crashed_);
-  co_return co_await inner_->renew(std::move(owner), std::move(gids), lease);
+  check_alive();
+  co_return co_await forward().renew(std::move(owner), std::move(gids), lease);
 }
 
-asio::awaitable<std::optional<workflow_state>> crashing_store::find(std::string gid) {
-  throw_if_crashed(crashed_);
-  co_return co_await inner_->find(std::move(gid));
-}
-
-asio::awaitable<std::vector<journal_record>> crashing_store::journal(std::string gid) {
-  throw_if_crashed(crashed_);
-  co_return co_await inner_->journal(std::move(gid));
-}
-
-asio::awaitable<std::vector<workflow_state>> crashing_store::runnable(std::string owner, std::size_t limit) {
-  throw_if_crashed(crashed_);
-  co_return co_await inner_->runnable(std::move(owner), limit);
-}
-
-asio::awaitable<std::size_t> crashing_store::purge(wall_clock::time_point before) {
-  throw_if_crashed(crashed_);
-  co_return co_await inner_->purge(before);
+asio::awaitable<void> crashing_store::release(std::string owner, std::vector<std::string> gids) {
+  check_alive();
+  co_await forward().release(std::move(owner), std::move(gids));
 }
 
 // ---- check_crash_recovery
 
 namespace {
 
+constexpr const char* default_runner = "crash-test-runner";
+
 struct run_report {
   bool finished = false;
+  bool lost = false;  // the process lost the workflow to another runner
   outcome out;
   std::string error;  // what execute threw, if it did
   std::vector<effect_log::effect> effects;
   std::size_t writes = 0;
   bool crashed = false;
+  bool faulted = false;
 };
 
 // One "process": a runtime on a fresh io_context over `base`, seen through a
-// store that crashes at write `crash_at` (0: never). Returns once execute
-// completes, the store crashes, or the time limit passes; then the runtime,
-// the io_context and every coroutine frame are destroyed, as in a killed
-// process. `resume` calls recover() first, as a restarted service does.
-void one_process(const crash_test& test, const std::function<void(runtime&)>& registrar,
-                 std::shared_ptr<store> base, std::size_t crash_at, bool resume, run_report& report) {
+// store that injects `plan`. Returns once execute completes, the process
+// dies, or the time limit passes; then the runtime, the io_context and every
+// coroutine frame are destroyed, as in a killed process. `resume` calls
+// recover() first, as a restarted service does. Store errors in doubt are
+// retried as a caller would.
+void one_process(const crash_test& test, const std::function<void(runtime&)>& registrar, std::shared_ptr<store> base,
+                 crashing_store::plan plan, const std::string& executor_id, bool resume, run_report& report) {
   asio::io_context io;
-  auto s = std::make_shared<crashing_store>(std::move(base), crash_at, [&io] { io.stop(); });
+  auto s = std::make_shared<crashing_store>(std::move(base), plan, [&io] { io.stop(); });
   runtime_options options = test.options;
-  if (options.executor_id.empty()) options.executor_id = "crash-test-runner";
+  options.executor_id = executor_id;
   {
     runtime rt(io.get_executor(), s, options);
     registrar(rt);
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          try {
-            if (resume) co_await rt.recover();
-            report.out = co_await rt.execute(test.workflow, test.gid, test.input);
-          } catch (const injected_crash&) {
-            co_return;
-          } catch (const std::exception& e) {
-            report.error = e.what();
-          }
-          report.finished = true;
-          io.stop();
-        },
-        asio::detached);
+    auto process = [&]() -> asio::awaitable<void> {
+      for (int tries = 0; resume && tries < 3; ++tries) {
+        try {
+          co_await rt.recover();
+          break;
+        } catch (const injected_crash&) {
+          if (s->crashed()) co_return;
+        }
+      }
+      for (int tries = 0; tries < 3; ++tries) {
+        try {
+          report.out = co_await rt.execute(test.workflow, test.gid, test.input);
+          report.error.clear();
+          break;
+        } catch (const injected_crash& e) {
+          if (s->crashed()) co_return;
+          report.error = e.what();  // in doubt: ask again, as a caller would
+        } catch (const lease_lost_error&) {
+          report.lost = true;
+          co_return;
+        } catch (const std::exception& e) {
+          report.error = e.what();
+          break;
+        }
+      }
+      report.finished = true;
+      io.stop();
+    };
+    asio::co_spawn(io, process, asio::detached);
     io.run_for(test.run_limit);
   }
-  const bool crashed = s->crashed();
   if (!resume) {
     report.writes = s->writes();
-    report.crashed = crashed;
+    report.crashed = s->crashed();
+    report.faulted = s->faulted();
   }
-  if (crashed) report.finished = false;
+  if (s->crashed()) report.finished = false;
   // The store goes with its process, before the io_context its operations
   // complete on; the coroutine frames still holding `s` go with the io_context.
   s->detach();
 }
 
-run_report run(const crash_test& test, std::size_t crash_at) {
+// The recorded values of `gid` in `st` long enough to be told apart from
+// other text (8 bytes or more), each with the operation that recorded it.
+std::vector<std::pair<std::string, std::string>> recorded_values(const std::shared_ptr<store>& st,
+                                                                 const std::string& gid) {
+  asio::io_context io;
+  std::vector<journal_record> journal;
+  auto read = [&]() -> asio::awaitable<void> { journal = co_await st->journal(gid); };
+  asio::co_spawn(io, read, asio::detached);
+  io.run();
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& r : journal)
+    if (r.kind == record_kind::value && r.payload.size() >= 8)
+      out.emplace_back(r.payload, "<value of operation " + std::to_string(r.op) + ">");
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  return out;
+}
+
+std::string normalized(std::string text, const std::vector<std::pair<std::string, std::string>>& values,
+                       const crash_test& test) {
+  for (const auto& [value, name] : values)
+    for (auto pos = text.find(value); pos != std::string::npos; pos = text.find(value, pos + name.size()))
+      text.replace(pos, value.size(), name);
+  return test.normalize ? test.normalize(std::move(text)) : text;
+}
+
+struct scenario {
+  std::string label;
+  crashing_store::plan first;
+  bool resume_as_taker = false;
+};
+
+run_report run(const crash_test& test, std::size_t number, const scenario& sc) {
   run_report report;
-  std::function<std::shared_ptr<store>()> open = [&test, crash_at] { return test.make_store(crash_at); };
+  std::function<std::shared_ptr<store>()> open = [&test, number] { return test.make_store(number); };
   if (!test.make_store) open = [memory = std::make_shared<memory_store>()] { return memory; };
   effect_log log;
   auto registrar = test.setup(log);
-  one_process(test, registrar, open(), crash_at, false, report);
-  if (report.crashed) one_process(test, registrar, open(), 0, true, report);
-  report.effects = log.effects();
+  one_process(test, registrar, open(), sc.first, default_runner, false, report);
+  if (report.crashed || report.lost) {
+    // The resumed process: after a crash, the same runner restarting (its
+    // first claim in doubt); after a takeover, the runner that took over.
+    crashing_store::plan second{fault::in_doubt, fault_point::claim, sc.resume_as_taker ? 0u : 1u, {}};
+    one_process(test, registrar, open(), second, sc.resume_as_taker ? sc.first.taker : default_runner, true, report);
+  }
+  auto values = recorded_values(open(), test.gid);
+  for (auto e : log.effects()) {
+    e.what = normalized(std::move(e.what), values, test);
+    report.effects.push_back(std::move(e));
+  }
+  report.out.result = normalized(std::move(report.out.result), values, test);
   return report;
 }
 
-std::string show(const effect_log::effect& e) {
-  return e.branch_id + "/" + e.op + " " + e.what;
-}
+std::string show(const effect_log::effect& e) { return e.branch_id + "/" + e.op + " " + e.what; }
 
 std::string show(const run_report& r) {
   if (!r.finished) return "did not finish";
@@ -167,11 +271,20 @@ std::string show(const run_report& r) {
   return std::string(to_string(r.out.status)) + (r.out.succeeded() ? "" : " (" + r.out.reason + ")");
 }
 
+const char* fault_name(fault f) {
+  switch (f) {
+    case fault::refuse: return "refused";
+    case fault::in_doubt: return "in doubt";
+    case fault::takeover: return "fenced by a takeover";
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string crash_test_result::describe() const {
   std::ostringstream os;
-  os << "crash test: " << journal_writes << " journal writes, " << crash_points << " crash points checked";
+  os << "crash test: " << journal_writes << " journal writes, " << crash_points << " fault points checked";
   if (journal_writes == 0) os << "; the uninterrupted run made no write";
   for (const auto& m : mismatches) os << "\n  " << m;
   return os.str();
@@ -179,7 +292,7 @@ std::string crash_test_result::describe() const {
 
 crash_test_result check_crash_recovery(const crash_test& test) {
   crash_test_result result;
-  auto reference = run(test, 0);
+  auto reference = run(test, 0, scenario{"uninterrupted", {}, false});
   result.journal_writes = reference.writes;
   result.reference = reference.out;
   result.reference_effects = reference.effects;
@@ -187,22 +300,29 @@ crash_test_result check_crash_recovery(const crash_test& test) {
     result.mismatches.push_back("uninterrupted run: " + show(reference));
     return result;
   }
-  for (std::size_t n = 1; n <= reference.writes; ++n) {
-    auto r = run(test, n);
-    ++result.crash_points;
-    const std::string at = "crash at write " + std::to_string(n) + ": ";
-    if (!r.finished || !r.error.empty() || r.out.status != reference.out.status ||
-        r.out.reason != reference.out.reason) {
-      result.mismatches.push_back(at + show(r) + ", expected " + show(reference));
-      continue;
-    }
-    if (test.compare_results && r.out.result != reference.out.result)
-      result.mismatches.push_back(at + "result '" + r.out.result + "', expected '" + reference.out.result + "'");
-    if (r.effects != reference.effects) {
-      std::string got, want;
-      for (const auto& e : r.effects) got += " [" + show(e) + "]";
-      for (const auto& e : reference.effects) want += " [" + show(e) + "]";
-      result.mismatches.push_back(at + "effects" + got + ", expected" + want);
+  std::size_t number = 0;
+  for (const auto kind : test.faults) {
+    for (std::size_t n = 1; n <= reference.writes; ++n) {
+      scenario sc{"write " + std::to_string(n) + " " + fault_name(kind),
+                  {kind, fault_point::write, n, "crash-test-taker"},
+                  kind == fault::takeover};
+      auto r = run(test, ++number, sc);
+      if (!r.faulted) continue;  // (a takeover of the creation: nothing to take over)
+      ++result.crash_points;
+      const std::string at = sc.label + ": ";
+      if (!r.finished || !r.error.empty() || r.out.status != reference.out.status ||
+          r.out.reason != reference.out.reason) {
+        result.mismatches.push_back(at + show(r) + ", expected " + show(reference));
+        continue;
+      }
+      if (test.compare_results && r.out.result != reference.out.result)
+        result.mismatches.push_back(at + "result '" + r.out.result + "', expected '" + reference.out.result + "'");
+      if (r.effects != reference.effects) {
+        std::string got, want;
+        for (const auto& e : r.effects) got += " [" + show(e) + "]";
+        for (const auto& e : reference.effects) want += " [" + show(e) + "]";
+        result.mismatches.push_back(at + "effects" + got + ", expected" + want);
+      }
     }
   }
   return result;

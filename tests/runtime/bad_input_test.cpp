@@ -43,7 +43,7 @@ TEST_CASE("a branch result over the payload limit marks its workflow stuck, and 
   const auto s = f.state("too-big");
   REQUIRE(s);
   CHECK(s->status == wf::workflow_status::stuck);
-  CHECK(s->result.find("the outcome of branch 'Big' of 67108865 bytes is over the limit") != std::string::npos);
+  CHECK(s->result.find("the outcome of branch 'Big' (operation 1) of 67108865 bytes is over the limit") != std::string::npos);
   CHECK(f.records("too-big").empty());
   CHECK(f.execute("chain", "other", chain_input({"A"})).succeeded());
 }

@@ -79,26 +79,26 @@ TEST_CASE("a renamed branch is reported with what was expected and what was reco
   t.run_v1({"A", "B"}, 3);  // write 1 creates, 2 journals A, 3 (B) crashes
   const auto before = t.records("g1");
   REQUIRE(before.size() == 1);
-  check_nondeterminism(t.run_v2({"A-renamed", "B"}), "branch 'A-renamed' at #1", "branch 'A' at #1");
+  check_nondeterminism(t.run_v2({"A-renamed", "B"}), "branch 'A-renamed' (operation 1)", "branch 'A' (operation 1)");
   // Not rolled back, nothing overwritten: the journal is as it was, the workflow stuck.
   CHECK(t.records("g1") == before);
   auto s = t.state("g1");
   CHECK(s->status == wf::workflow_status::stuck);
-  CHECK_THAT(s->result, Catch::Contains("branch 'A-renamed' at #1"));
+  CHECK_THAT(s->result, Catch::Contains("branch 'A-renamed' (operation 1)"));
   CHECK(effects(t.log) == std::vector<std::string>{"A/action", "B/action"});
 }
 
 TEST_CASE("an extra branch inserted before journaled ones is non-determinism") {
   two_versions t{WF_EACH_STORE};
   t.run_v1({"A", "B"}, 4);  // A and B journaled, the decision crashes
-  check_nondeterminism(t.run_v2({"A", "X", "B"}), "branch 'X' at #2", "branch 'B' at #2");
+  check_nondeterminism(t.run_v2({"A", "X", "B"}), "branch 'X' (operation 2)", "branch 'B' (operation 2)");
   CHECK(t.records("g1").size() == 2);
 }
 
 TEST_CASE("a workflow that ends while its journal holds more branches is non-determinism") {
   two_versions t{WF_EACH_STORE};
   t.run_v1({"A", "B"}, 4);
-  check_nondeterminism(t.run_v2({"A"}), "the end of the workflow", "branch 'B' at #2");
+  check_nondeterminism(t.run_v2({"A"}), "the end of the workflow", "branch 'B' (operation 2)");
   CHECK(t.records("g1").size() == 2);
 }
 

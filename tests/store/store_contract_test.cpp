@@ -85,11 +85,11 @@ TEST_CASE("a live lease of another owner makes a claim busy until it expires") {
   st.lease_expires = wf::wall_clock::now() + std::chrono::hours(1);
   run(io, s.create(st));
   CHECK(run(io, s.claim("g", "me", std::chrono::seconds(1))).status == wf::claim_status::busy);
-  CHECK(run(io, s.runnable("me", 10)).empty());
+  CHECK(run(io, s.scheduling()->runnable("me", 10)).empty());
   auto expired = new_state("h", "other");
   expired.lease_expires = wf::wall_clock::now() - std::chrono::seconds(1);
   run(io, s.create(expired));
-  CHECK(run(io, s.runnable("me", 10)).size() == 1);
+  CHECK(run(io, s.scheduling()->runnable("me", 10)).size() == 1);
   CHECK(run(io, s.claim("h", "me", std::chrono::seconds(1))).status == wf::claim_status::claimed);
   CHECK(run(io, s.renew("me", {"g", "h"}, std::chrono::seconds(1))) == std::vector<std::string>{"g"});
 }
@@ -113,9 +113,10 @@ TEST_CASE("a journal reads back exactly what was written, bytes included") {
   wf::write w;
   w.gid = "g";
   w.epoch = 1;
-  w.records.push_back(wf::journal_record{1, wf::record_kind::branch, "A", 1, false, std::string("a\0b\xff", 4)});
-  w.records.push_back(wf::journal_record{2, wf::record_kind::value, "uuid", 0, false, "x"});
-  w.records.push_back(wf::journal_record{3, wf::record_kind::decision, "rollback", 1, true, "why"});
+  w.records.push_back(wf::journal_record{1, wf::record_kind::branch, "A", 1, false, std::string("a\0b\xff", 4), 2});
+  w.records.push_back(wf::journal_record{2, wf::record_kind::value, "uuid", 0, false, "x", 1});
+  w.records.push_back(wf::journal_record{3, wf::record_kind::decision, "rollback", 0, true, "why", 0, {3, 4}});
+  w.records.push_back(wf::journal_record{4, wf::record_kind::rollback, "A", 1, false, "", 2});
   auto expected = w.records;
   REQUIRE(commit(io, *store, std::move(w)) == wf::write_status::ok);
   CHECK(run(io, store->journal("g")) == expected);
@@ -136,7 +137,18 @@ TEST_CASE("progress is written with the records and read back") {
   CHECK(std::chrono::abs(st->next_attempt_at - next) < std::chrono::milliseconds(1));
 }
 
-TEST_CASE("claim_due takes enqueued and abandoned workflows, not live ones or the caller's own") {
+namespace {
+wf::claim_request request(std::size_t limit, std::vector<std::string> names = {}) {
+  wf::claim_request r;
+  r.owner = "me";
+  r.lease = std::chrono::seconds(30);
+  r.limit = limit;
+  r.names = std::move(names);
+  return r;
+}
+}  // namespace
+
+TEST_CASE("claim_due takes enqueued, abandoned and lapsed workflows, the caller's own included, not live ones") {
   asio::io_context io;
   auto store = make_store(WF_EACH_STORE);
   auto enqueued = new_state("enqueued", "");
@@ -146,10 +158,11 @@ TEST_CASE("claim_due takes enqueued and abandoned workflows, not live ones or th
   abandoned.lease_expires = wf::wall_clock::now() - std::chrono::seconds(1);
   run(io, store->create(abandoned));
   run(io, store->create(new_state("live", "other")));
+  run(io, store->create(new_state("mine-live", "me")));
   auto mine = new_state("mine", "me");
   mine.lease_expires = wf::wall_clock::now() - std::chrono::seconds(1);
   run(io, store->create(mine));
-  auto claimed = run(io, store->claim_due("me", std::chrono::seconds(30), 10));
+  auto claimed = run(io, store->scheduling()->claim_due(request(10)));
   std::set<std::string> gids;
   for (const auto& c : claimed) {
     CHECK(c.status == wf::claim_status::claimed);
@@ -157,8 +170,115 @@ TEST_CASE("claim_due takes enqueued and abandoned workflows, not live ones or th
     CHECK(c.state.epoch == 2);
     gids.insert(c.state.gid);
   }
-  CHECK(gids == std::set<std::string>{"abandoned", "enqueued"});
-  CHECK(run(io, store->claim_due("me", std::chrono::seconds(30), 10)).empty());
+  CHECK(gids == std::set<std::string>{"abandoned", "enqueued", "mine"});
+  CHECK(run(io, store->scheduling()->claim_due(request(10))).empty());
+}
+
+TEST_CASE("claim_due and claim_resumable take only the names asked for") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  auto a = new_state("a", "");
+  auto b = new_state("b", "");
+  b.name = "other";
+  a.lease_expires = b.lease_expires = wf::wall_clock::now();
+  run(io, store->create(a));
+  run(io, store->create(b));
+  auto claimed = run(io, store->scheduling()->claim_due(request(10, {"nobody"})));
+  CHECK(claimed.empty());
+  claimed = run(io, store->scheduling()->claim_resumable(request(10, {"other"})));
+  REQUIRE(claimed.size() == 1);
+  CHECK(claimed[0].state.gid == "b");
+}
+
+TEST_CASE("claim_resumable pages in gid order, leaves the excluded alone, and returns the journals") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  for (const char* gid : {"w1", "w2", "w3", "w4", "w5"}) run(io, store->create(new_state(gid, "me")));
+  REQUIRE(commit(io, *store, one("w2", 1, 1)) == wf::write_status::ok);
+  auto r = request(2);
+  r.exclude = {"w3"};
+  auto page1 = run(io, store->scheduling()->claim_resumable(r));
+  REQUIRE(page1.size() == 2);
+  CHECK(page1[0].state.gid == "w1");
+  CHECK(page1[1].state.gid == "w2");
+  CHECK(page1[1].journal.size() == 1);
+  r.after = page1.back().state.gid;
+  auto page2 = run(io, store->scheduling()->claim_resumable(r));
+  REQUIRE(page2.size() == 2);
+  CHECK(page2[0].state.gid == "w4");
+  CHECK(page2[1].state.gid == "w5");
+  r.after = "w5";
+  CHECK(run(io, store->scheduling()->claim_resumable(r)).empty());
+  CHECK(run(io, store->find("w3"))->epoch == 1);
+}
+
+TEST_CASE("release gives a workflow up at once: fenced, no owner, due now, claimable by anyone") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  run(io, store->create(new_state("g", "me")));
+  run(io, store->create(new_state("theirs", "other")));
+  std::atomic<int> announced{0};
+  auto sub = store->notifications()->on_new_work([&] { ++announced; });
+  run(io, store->release("me", {"g", "theirs", "missing"}));
+  auto st = run(io, store->find("g"));
+  REQUIRE(st);
+  CHECK(st->owner.empty());
+  CHECK(st->epoch == 2);
+  CHECK(run(io, store->find("theirs"))->owner == "other");
+  CHECK(commit(io, *store, one("g", 1, 1)) == wf::write_status::fenced);
+  auto r = request(10);
+  r.owner = "someone";
+  auto claimed = run(io, store->scheduling()->claim_due(r));
+  REQUIRE(claimed.size() == 1);
+  CHECK(claimed[0].state.gid == "g");
+  if (dynamic_cast<wf::memory_store*>(store.get())) CHECK(announced > 0);  // (Postgres: NOTIFY, asynchronous)
+}
+
+TEST_CASE("a subscription for new work stops its callback when it ends") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  std::atomic<int> calls{0};
+  auto sub = store->notifications()->on_new_work([&] { ++calls; });
+  sub.reset();
+  const int before = calls;
+  auto enqueued = new_state("g", "");
+  run(io, store->create(enqueued));
+  CHECK(calls == before);
+}
+
+TEST_CASE("resume makes a stuck workflow runnable again, and nothing else") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  run(io, store->create(new_state("g", "me")));
+  run(io, store->create(new_state("running", "me")));
+  auto w = one("g", 1, 1);
+  w.new_progress = wf::progress{wf::workflow_status::stuck, "a bug", 4, "boom", {}};
+  REQUIRE(commit(io, *store, std::move(w)) == wf::write_status::ok);
+  CHECK(run(io, store->admin()->resume("g")));
+  auto st = run(io, store->find("g"));
+  REQUIRE(st);
+  CHECK(st->status == wf::workflow_status::running);
+  CHECK(st->result.empty());
+  CHECK(st->attempts == 0);
+  CHECK(st->owner.empty());
+  CHECK(st->epoch == 2);
+  CHECK(run(io, store->journal("g")).size() == 1);
+  CHECK_FALSE(run(io, store->admin()->resume("g")));
+  CHECK_FALSE(run(io, store->admin()->resume("running")));
+  CHECK_FALSE(run(io, store->admin()->resume("missing")));
+}
+
+TEST_CASE("a store wrapper forwards every operation and capability") {
+  asio::io_context io;
+  auto inner = make_store(WF_EACH_STORE);
+  auto store = std::make_shared<wf::store_wrapper>(inner);
+  REQUIRE(store->scheduling());
+  REQUIRE(store->notifications());
+  REQUIRE(store->admin());
+  run(io, store->create(new_state("g", "")));
+  CHECK(run(io, store->scheduling()->claim_due(request(10))).size() == 1);
+  CHECK(run(io, store->renew("me", {"g"}, std::chrono::seconds(1))).empty());
+  CHECK(run(io, inner->find("g"))->owner == "me");
 }
 
 TEST_CASE("purge deletes finished workflows older than the cut-off, never unfinished ones") {
@@ -169,9 +289,38 @@ TEST_CASE("purge deletes finished workflows older than the cut-off, never unfini
   auto w = one("done", 1, 1);
   w.new_progress = wf::progress{wf::workflow_status::succeeded, "r", 0, "", {}};
   REQUIRE(commit(io, *store, std::move(w)) == wf::write_status::ok);
-  CHECK(run(io, store->purge(wf::wall_clock::now() - std::chrono::hours(1))) == 0);
-  CHECK(run(io, store->purge(wf::wall_clock::now() + std::chrono::seconds(1))) == 1);
+  CHECK(run(io, store->admin()->purge(wf::wall_clock::now() - std::chrono::hours(1), 10)) == 0);
+  CHECK(run(io, store->admin()->purge(wf::wall_clock::now() + std::chrono::seconds(1), 10)) == 1);
   CHECK_FALSE(run(io, store->find("done")));
   CHECK(run(io, store->journal("done")).empty());
   CHECK(run(io, store->find("running")));
+}
+
+TEST_CASE("purge deletes at most the limit it is given") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  for (int i = 0; i < 5; ++i) {
+    const auto gid = "done-" + std::to_string(i);
+    run(io, store->create(new_state(gid)));
+    auto w = one(gid, 1, 1);
+    w.new_progress = wf::progress{wf::workflow_status::succeeded, "r", 0, "", {}};
+    REQUIRE(commit(io, *store, std::move(w)) == wf::write_status::ok);
+  }
+  const auto later = wf::wall_clock::now() + std::chrono::seconds(1);
+  CHECK(run(io, store->admin()->purge(later, 2)) == 2);
+  CHECK(run(io, store->admin()->purge(later, 10)) == 3);
+}
+
+TEST_CASE("renewing a finished, missing or released workflow reports it lost") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  run(io, store->create(new_state("done", "me")));
+  run(io, store->create(new_state("released", "me")));
+  auto w = one("done", 1, 1);
+  w.new_progress = wf::progress{wf::workflow_status::succeeded, "r", 0, "", {}};
+  REQUIRE(commit(io, *store, std::move(w)) == wf::write_status::ok);
+  run(io, store->release("me", {"released"}));
+  auto lost = run(io, store->renew("me", {"done", "released", "missing"}, std::chrono::seconds(1)));
+  std::sort(lost.begin(), lost.end());
+  CHECK(lost == std::vector<std::string>{"done", "missing", "released"});
 }

@@ -66,13 +66,19 @@ CREATE TABLE {s}.journal (
   PRIMARY KEY (gid, seq)
 );
 )sql",
+      // 2: operation ids (journal v2). Rows written before have no op (NULL);
+      // the runtime reads them as the first journal format.
+      R"sql(
+ALTER TABLE {s}.journal ADD COLUMN op integer;
+ALTER TABLE {s}.journal ADD COLUMN in_flight integer[];
+)sql",
   };
   return all;
 }
 
 }  // namespace
 
-int migrate(pqxx::connection& c, const std::string& name) {
+int migrate(pqxx::connection& c, const std::string& name, int target) {
   const std::string schema = quoted_identifier(name);  // checked_schema() made it safe to quote
   static_assert(postgres_schema_version >= 1);
   if (migrations().size() != static_cast<std::size_t>(postgres_schema_version))
@@ -89,7 +95,8 @@ int migrate(pqxx::connection& c, const std::string& name) {
     throw schema_too_new_error("wf: schema '" + name + "' is at version " + std::to_string(found) +
                                ", newer than this library's " + std::to_string(postgres_schema_version) +
                                "; upgrade wf (the database was left untouched)");
-  for (int v = found + 1; v <= postgres_schema_version; ++v) {
+  if (target <= 0 || target > postgres_schema_version) target = postgres_schema_version;
+  for (int v = found + 1; v <= target; ++v) {
     tx.exec(replace_all(migrations()[static_cast<std::size_t>(v - 1)], "{s}", schema));
     tx.exec_params("INSERT INTO " + schema + ".schema_version (version) VALUES ($1)", v);
   }

@@ -20,9 +20,10 @@ std::string quoted_identifier(std::string_view s);
 /// Schema names come from configuration and are spliced into SQL, so they are checked.
 std::string checked_schema(const std::string& name);
 
-/// Creates or migrates the schema in one transaction; returns the version
+/// Creates or migrates the schema in one transaction, up to `target` (0:
+/// this library's version; tests make older schemas); returns the version
 /// found before (0: none). Throws schema_too_new_error for a newer schema.
-int migrate(pqxx::connection& c, const std::string& schema);
+int migrate(pqxx::connection& c, const std::string& schema, int target = 0);
 
 }  // namespace wf::detail::pg
 

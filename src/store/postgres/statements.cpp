@@ -18,6 +18,10 @@ const char* const state_columns =
     "(extract(epoch FROM created_at) * 1000000)::bigint, "
     "(extract(epoch FROM updated_at) * 1000000)::bigint";
 
+// A journal record's columns, in the order record_from_row reads them.
+const char* const record_columns =
+    "seq, kind, name, branch, failed, payload, coalesce(op, 0), coalesce(array_to_string(in_flight, ','), '')";
+
 }  // namespace
 
 std::string replace_all(std::string s, const std::string& key, const std::string& value) {
@@ -38,7 +42,8 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
   c.set_variable("idle_in_transaction_session_timeout", std::to_string(idle_in_transaction.count()));
   c.set_variable("lock_timeout", std::to_string(lock_timeout.count()));
   auto sql = [&](std::string text) {
-    return replace_all(replace_all(std::move(text), "{s}", quoted_identifier(schema)), "{cols}", state_columns);
+    auto out = replace_all(std::move(text), "{s}", quoted_identifier(schema));
+    return replace_all(replace_all(std::move(out), "{cols}", state_columns), "{rcols}", record_columns);
   };
   // $5 is the lease in milliseconds; $6 the deadline in microseconds, -1 for none.
   c.prepare("wf_create_all", sql(R"(
@@ -70,15 +75,16 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
       WHERE t.gid = w.gid AND t.epoch = w.epoch AND (w.n = 0 OR t.journal_size = w.size_before)
       RETURNING t.gid),
     ins AS (
-      INSERT INTO {s}.journal (gid, seq, kind, name, branch, failed, payload, epoch)
-      SELECT r.gid, r.seq, r.kind, r.name, r.branch, r.failed, r.payload, r.epoch
+      INSERT INTO {s}.journal (gid, seq, kind, name, branch, failed, payload, epoch, op, in_flight)
+      SELECT r.gid, r.seq, r.kind, r.name, r.branch, r.failed, r.payload, r.epoch, NULLIF(r.op, 0),
+             NULLIF(r.in_flight, '')::integer[]
       FROM unnest($11::text[], $12::integer[], $13::smallint[], $14::text[], $15::integer[], $16::boolean[],
-                  $17::bytea[], $18::bigint[]) AS r(gid, seq, kind, name, branch, failed, payload, epoch)
+                  $17::bytea[], $18::bigint[], $19::integer[], $20::text[])
+           AS r(gid, seq, kind, name, branch, failed, payload, epoch, op, in_flight)
       WHERE r.gid IN (SELECT gid FROM upd))
     SELECT gid FROM upd)"));
   c.prepare("wf_find", sql("SELECT {cols} FROM {s}.workflows WHERE gid = $1"));
-  c.prepare("wf_journal",
-            sql("SELECT seq, kind, name, branch, failed, payload FROM {s}.journal WHERE gid = $1 ORDER BY seq"));
+  c.prepare("wf_journal", sql("SELECT {rcols} FROM {s}.journal WHERE gid = $1 ORDER BY seq"));
   // A write: fenced by the epoch; records must extend the journal exactly ($3 records after $4).
   c.prepare("wf_append", sql(R"(
     UPDATE {s}.workflows SET journal_size = journal_size + $3, updated_at = now()
@@ -89,34 +95,39 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
                              updated_at = now()
     WHERE gid = $1 AND epoch = $2 AND ($3 = 0 OR journal_size = $4))"));
   c.prepare("wf_record", sql(R"(
-    INSERT INTO {s}.journal (gid, seq, kind, name, branch, failed, payload, epoch)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8))"));
+    INSERT INTO {s}.journal (gid, seq, kind, name, branch, failed, payload, epoch, op, in_flight)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, 0), NULLIF($10, '')::integer[]))"));
   c.prepare("wf_fence", sql("SELECT epoch FROM {s}.workflows WHERE gid = $1"));
   c.prepare("wf_claim", sql(R"(
     UPDATE {s}.workflows
     SET epoch = epoch + 1, owner = $2, lease_expires = now() + $3 * interval '1 millisecond', updated_at = now()
     WHERE gid = $1 AND status = 0 AND (owner = $2 OR owner = '' OR lease_expires <= now())
     RETURNING {cols})"));
-  // Claims up to $3 workflows that `which` selects, for owner $1 with a lease of $2 ms.
-  auto claim_sql = [&](const std::string& which) {
+  // Claims up to $3 workflows that `which` selects, in `order`, for owner $1 with
+  // a lease of $2 ms; only those named in $4 (unless $5: any name).
+  auto claim_sql = [&](const std::string& which, const std::string& order) {
     return sql(R"(
     WITH picked AS (
       SELECT gid AS picked_gid FROM {s}.workflows
-      WHERE status = 0 AND )" + which + R"(
-      ORDER BY next_attempt_at LIMIT $3
+      WHERE status = 0 AND ($5 OR name = ANY($4::text[])) AND )" + which + R"(
+      ORDER BY )" + order + R"( LIMIT $3
       FOR UPDATE SKIP LOCKED)
     UPDATE {s}.workflows AS w
     SET epoch = w.epoch + 1, owner = $1, lease_expires = now() + $2 * interval '1 millisecond', updated_at = now()
     FROM picked WHERE w.gid = picked.picked_gid
     RETURNING {cols})");
   };
-  // Due: enqueued ones, and other runners' whose lease expired, once their next attempt is due.
+  // Due: enqueued or released ones, and those whose lease expired (this runner's own
+  // too: it stopped renewing them), once their next attempt is due.
   c.prepare("wf_claim_due",
-            claim_sql("next_attempt_at <= now() AND (owner = '' OR (owner <> $1 AND lease_expires <= now()))"));
-  // Resumable: this runner's own, enqueued ones, and those whose lease expired.
-  c.prepare("wf_claim_resumable", claim_sql("(owner = $1 OR owner = '' OR lease_expires <= now())"));
+            claim_sql("next_attempt_at <= now() AND (owner = '' OR lease_expires <= now())", "next_attempt_at"));
+  // Resumable: this runner's own, enqueued ones, and those whose lease expired;
+  // a page in gid order after $6, leaving out the gids in $7 (running here).
+  c.prepare("wf_claim_resumable",
+            claim_sql("(owner = $1 OR owner = '' OR lease_expires <= now()) AND gid > $6 AND gid <> ALL($7::text[])",
+                      "gid"));
   c.prepare("wf_journals", sql(R"(
-    SELECT seq, kind, name, branch, failed, payload, gid FROM {s}.journal
+    SELECT {rcols}, gid FROM {s}.journal
     WHERE gid = ANY($1::text[]) ORDER BY gid, seq)"));
   c.prepare("wf_renew", sql(R"(
     UPDATE {s}.workflows SET lease_expires = now() + $3 * interval '1 millisecond'
@@ -126,10 +137,19 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
     SELECT {cols} FROM {s}.workflows
     WHERE status = 0 AND (owner = $1 OR owner = '' OR lease_expires <= now())
     ORDER BY next_attempt_at LIMIT $2)"));
+  c.prepare("wf_release", sql(R"(
+    UPDATE {s}.workflows
+    SET epoch = epoch + 1, owner = '', lease_expires = now(), next_attempt_at = now(), updated_at = now()
+    WHERE owner = $1 AND status = 0 AND gid = ANY($2::text[]))"));
   c.prepare("wf_purge", sql(R"(
     DELETE FROM {s}.workflows WHERE gid IN (
       SELECT gid FROM {s}.workflows
-      WHERE status <> 0 AND updated_at < to_timestamp($1::bigint / 1000000.0) LIMIT 1000))"));
+      WHERE status <> 0 AND updated_at < to_timestamp($1::bigint / 1000000.0) LIMIT $2))"));
+  c.prepare("wf_resume", sql(R"(
+    UPDATE {s}.workflows
+    SET status = 0, result = '', attempts = 0, last_error = '', epoch = epoch + 1, owner = '',
+        lease_expires = now(), next_attempt_at = now(), updated_at = now()
+    WHERE gid = $1 AND status = 3)"));
 }
 
 std::int64_t to_us(wall_clock::time_point t) {
@@ -167,7 +187,37 @@ journal_record record_from_row(const pqxx::row& r) {
   j.branch = r[3].as<std::uint32_t>();
   j.failed = r[4].as<bool>();
   j.payload = pqxx::binarystring(r[5]).str();
+  j.op = r[6].as<std::uint32_t>();
+  j.in_flight = ops_from_text(r[7].as<std::string>());
   return j;
+}
+
+std::string ops_text(const std::vector<std::uint32_t>& ops) {
+  if (ops.empty()) return {};
+  std::string out = "{";
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(ops[i]);
+  }
+  return out + "}";
+}
+
+std::vector<std::uint32_t> ops_from_text(const std::string& text) {
+  std::vector<std::uint32_t> out;
+  std::uint32_t n = 0;
+  bool digits = false;
+  for (char ch : text) {
+    if (ch >= '0' && ch <= '9') {
+      n = n * 10 + static_cast<std::uint32_t>(ch - '0');
+      digits = true;
+    } else if (digits) {
+      out.push_back(n);
+      n = 0;
+      digits = false;
+    }
+  }
+  if (digits) out.push_back(n);
+  return out;
 }
 
 std::string text_array(const std::vector<std::string>& values) {
@@ -221,6 +271,8 @@ bool batch::add(const write& w) {
     r_failed_.push_back(r.failed ? "t" : "f");
     r_payload_.push_back(bytea_text(r.payload));
     r_epoch_.push_back(epoch);
+    r_op_.push_back(std::to_string(r.op));
+    r_in_flight_.push_back(ops_text(r.in_flight));
   }
   return true;
 }
@@ -230,7 +282,8 @@ pqxx::result batch::execute(pqxx::transaction_base& tx) const {
                           text_array(size_before_), text_array(has_progress_), text_array(status_),
                           text_array(result_), text_array(attempts_), text_array(last_error_), text_array(next_us_),
                           text_array(r_gid_), text_array(r_seq_), text_array(r_kind_), text_array(r_name_),
-                          text_array(r_branch_), text_array(r_failed_), text_array(r_payload_), text_array(r_epoch_));
+                          text_array(r_branch_), text_array(r_failed_), text_array(r_payload_), text_array(r_epoch_),
+                          text_array(r_op_), text_array(r_in_flight_));
 }
 
 }  // namespace wf::detail::pg

@@ -41,6 +41,11 @@ workflow_state state_from_row(const pqxx::row& r);
 /// A row of `wf_journal`.
 journal_record record_from_row(const pqxx::row& r);
 
+/// Operation ids as an array literal ("{3,4}"), empty for none; and back
+/// from the comma-separated text the statements return.
+std::string ops_text(const std::vector<std::uint32_t>& ops);
+std::vector<std::uint32_t> ops_from_text(const std::string& text);
+
 /// A PostgreSQL array literal of text values: {"a","b\"c"}.
 std::string text_array(const std::vector<std::string>& values);
 
@@ -63,7 +68,8 @@ class batch {
   std::vector<std::string> gid_, epoch_, n_, size_before_, has_progress_, status_, result_, attempts_, last_error_,
       next_us_;
   // Per record.
-  std::vector<std::string> r_gid_, r_seq_, r_kind_, r_name_, r_branch_, r_failed_, r_payload_, r_epoch_;
+  std::vector<std::string> r_gid_, r_seq_, r_kind_, r_name_, r_branch_, r_failed_, r_payload_, r_epoch_, r_op_,
+      r_in_flight_;
 };
 
 }  // namespace wf::detail::pg

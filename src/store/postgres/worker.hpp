@@ -3,7 +3,7 @@
 #ifndef WF_SRC_STORE_POSTGRES_WORKER_HPP
 #define WF_SRC_STORE_POSTGRES_WORKER_HPP
 
-#include "../../post_back.hpp"
+#include "../../remote_completion.hpp"
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -102,8 +102,8 @@ class worker {
 template <class T, class Fn>
 boost::asio::awaitable<T> on_worker(worker& w, Fn fn) {
   auto init = [&w](auto handler, Fn f) {
-    auto ex = tracked_executor(handler);  // before the handler is moved from
-    w.submit(job([&w, h = std::move(handler), ex = std::move(ex), f = std::move(f)]() mutable {
+    remote_completion<std::exception_ptr, T> done(std::move(handler));
+    w.submit(job([&w, done = std::move(done), f = std::move(f)]() mutable {
       std::exception_ptr error;
       T value{};
       try {
@@ -114,7 +114,7 @@ boost::asio::awaitable<T> on_worker(worker& w, Fn fn) {
       } catch (...) {
         error = std::current_exception();
       }
-      post_back(std::move(ex), std::move(h), error, std::move(value));
+      done.complete(error, std::move(value));
     }));
   };
   return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(std::exception_ptr, T)>(

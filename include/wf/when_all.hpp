@@ -1,0 +1,146 @@
+// wf/when_all.hpp - running a workflow's branches in parallel.
+//
+//     auto a = w.new_branch("DebitA").on_rollback(credit_a).run(debit_a);
+//     auto b = w.new_branch("DebitB").on_rollback(credit_b).run(debit_b);
+//     auto [ra, rb] = co_await wf::when_all(std::move(a), std::move(b));
+//
+// `when_all` starts every awaitable it is given, in argument order (so each
+// branch's operation id, and the branch id its participant sees, depends on
+// the order of the arguments, not on timing), then waits until **every one**
+// has ended, whatever happens to the others: a branch still running when
+// another fails is awaited, never abandoned, and its outcome is journaled.
+// It then returns their results (a `std::tuple`, `std::monostate` for
+// `void`), or rethrows the exception of the first argument, in argument
+// order, that ended with one.
+//
+// Semantics (docs/concepts.md, "Parallel branches"): if the workflow then
+// rolls back, every branch that completed is compensated, latest completion
+// first; a branch whose own action failed is compensated only with
+// `compensate_on_failure`. Commit handlers run in reverse completion order too.
+//
+// The awaitables must belong to the calling workflow (its branches, steps and
+// recorded values, or coroutines of its own that use them). Not cancellable:
+// cancelling the awaiting operation does not stop the branches.
+#ifndef WF_WHEN_ALL_HPP
+#define WF_WHEN_ALL_HPP
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace wf {
+
+namespace detail {
+
+template <class T>
+using result_slot = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+// What the started awaitables report to, on the workflow's executor.
+struct join {
+  std::size_t remaining = 0;
+  // (In an optional, constructed in place and moved out: Boost 1.81's
+  // any_completion_handler cannot be assigned, nor posted as it is.)
+  std::optional<boost::asio::any_completion_handler<void()>> waiter;
+
+  void done(const boost::asio::any_io_executor& ex) {
+    if (--remaining != 0 || !waiter) return;
+    boost::asio::post(ex, [h = std::move(*waiter)]() mutable { std::move(h)(); });
+    waiter.reset();
+  }
+  static boost::asio::awaitable<void> wait(std::shared_ptr<join> j) {
+    auto init = [j](auto handler) {
+      if (j->remaining == 0) {
+        auto ex = boost::asio::get_associated_executor(handler);
+        boost::asio::post(ex, std::move(handler));
+      } else {
+        j->waiter.emplace(std::move(handler));
+      }
+    };
+    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void()>(init, boost::asio::use_awaitable);
+  }
+};
+
+template <class T>
+struct outcome_of {
+  std::optional<result_slot<T>> value;
+  std::exception_ptr error;
+};
+
+// Starts `op` now (co_spawn on the current executor runs it inline up to its
+// first suspension) and reports its outcome into `slot`.
+template <class T>
+void start_one(const boost::asio::any_io_executor& ex, const std::shared_ptr<join>& j, outcome_of<T>& slot,
+               boost::asio::awaitable<T> op) {
+  if constexpr (std::is_void_v<T>) {
+    auto report = [ex, j, &slot](std::exception_ptr e) {
+      if (e) slot.error = e; else slot.value.emplace();
+      j->done(ex);
+    };
+    boost::asio::co_spawn(ex, std::move(op), std::move(report));
+  } else {
+    auto report = [ex, j, &slot](std::exception_ptr e, T v) {
+      if (e) slot.error = e; else slot.value.emplace(std::move(v));
+      j->done(ex);
+    };
+    boost::asio::co_spawn(ex, std::move(op), std::move(report));
+  }
+}
+
+template <class... T, std::size_t... I>
+boost::asio::awaitable<std::tuple<result_slot<T>...>> when_all_of(std::index_sequence<I...>,
+                                                                  boost::asio::awaitable<T>... ops) {
+  auto ex = co_await boost::asio::this_coro::executor;
+  auto j = std::make_shared<join>();
+  j->remaining = sizeof...(T);
+  // The slots live in this frame, which waits for every report.
+  std::tuple<outcome_of<T>...> slots;
+  (start_one<T>(ex, j, std::get<I>(slots), std::move(ops)), ...);
+  co_await join::wait(j);
+  std::exception_ptr first;
+  ((first = first ? first : std::get<I>(slots).error), ...);
+  if (first) std::rethrow_exception(first);
+  co_return std::tuple<result_slot<T>...>(std::move(*std::get<I>(slots).value)...);
+}
+
+}  // namespace detail
+
+/// Starts `ops` in order and waits for all of them; see the top of this file.
+template <class... T>
+boost::asio::awaitable<std::tuple<detail::result_slot<T>...>> when_all(boost::asio::awaitable<T>... ops) {
+  return detail::when_all_of(std::index_sequence_for<T...>{}, std::move(ops)...);
+}
+
+/// The same for any number of awaitables of one type; results in order.
+template <class T>
+boost::asio::awaitable<std::vector<detail::result_slot<T>>> when_all(std::vector<boost::asio::awaitable<T>> ops) {
+  auto ex = co_await boost::asio::this_coro::executor;
+  auto j = std::make_shared<detail::join>();
+  j->remaining = ops.size();
+  std::vector<detail::outcome_of<T>> slots(ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) detail::start_one<T>(ex, j, slots[i], std::move(ops[i]));
+  if (!ops.empty()) co_await detail::join::wait(j);
+  std::vector<detail::result_slot<T>> out;
+  out.reserve(slots.size());
+  for (auto& s : slots)
+    if (s.error) std::rethrow_exception(s.error);
+  for (auto& s : slots) out.push_back(std::move(*s.value));
+  co_return out;
+}
+
+}  // namespace wf
+
+#endif  // WF_WHEN_ALL_HPP

@@ -1,0 +1,168 @@
+// Driving one workflow: attempts until it finishes, backing off between
+// them, and closing it (a rollback) once it has run out of attempts or time.
+#include "core.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace asio = boost::asio;
+
+namespace wf {
+
+namespace {
+
+using result_kind = detail::attempt_result::kind;
+
+// Why the workflow must now roll back instead of trying again, if it must.
+// The reason is journaled and compared across replays, so it holds no
+// timing-dependent figure for a deadline (the attempt count is on the status).
+std::optional<std::string> closing_reason(const workflow_state& state, const detail::registration& reg,
+                                          wall_clock::time_point now) {
+  if (state.deadline && now >= *state.deadline) return "deadline exceeded; last error: " + state.last_error;
+  const auto max = reg.options.retry.max_attempts;
+  if (max != 0 && state.attempts >= max)
+    return "retries exhausted after " + std::to_string(state.attempts) + " attempt(s); last error: " + state.last_error;
+  return std::nullopt;
+}
+
+asio::awaitable<detail::attempt_result> run_attempt(runtime::impl& self, const detail::registration& reg,
+                                                    runtime::active& a, const workflow_state& state,
+                                                    std::vector<journal_record> journal,
+                                                    std::optional<std::string> closing) {
+  std::optional<detail::attempt> at;
+  detail::attempt_result stuck;
+  try {
+    at.emplace(self.env(), reg, state, std::move(journal), std::move(closing));
+  } catch (const detail::corrupt_journal_error& e) {
+    stuck.what = result_kind::stuck;
+    stuck.error = e.what();
+    stuck.exception = std::make_exception_ptr(workflow_stuck_error(e.what()));
+  }
+  if (!at) co_return stuck;
+  a.current = &*at;
+  if (a.stop) at->stop(*a.stop);
+  auto r = co_await at->run();
+  a.current = nullptr;
+  co_return r;
+}
+
+// A bug: the workflow is marked stuck (best effort: the journal is left as it
+// is either way, and a workflow whose mark failed is found stuck again).
+asio::awaitable<void> mark_stuck(runtime::impl& self, const workflow_state& state, const std::string& reason) {
+  write w{state.gid, state.epoch, {}, detail::progress_of(state, workflow_status::stuck, reason)};
+  try {
+    co_await detail::commit_one(*self.st, std::move(w));
+  } catch (const std::exception&) {
+  }
+}
+
+std::exception_ptr shutdown_error_of(const std::string& gid) {
+  return std::make_exception_ptr(
+      shutdown_error("wf: the runtime shut down; workflow '" + gid + "' was given back to the store"));
+}
+
+// Waits until `until` on the runtime's clock, or until the workflow is asked to stop.
+asio::awaitable<void> wait_until(runtime::impl& self, runtime::active& a, wall_clock::time_point until) {
+  auto token = asio::bind_cancellation_slot(a.backoff_cancel.slot(), asio::as_tuple(asio::use_awaitable));
+  co_await asio::co_spawn(self.ex, self.clock->wait_until(until), token);
+  a.backoff_cancel.slot().clear();
+}
+
+// After a transient error: note it on the workflow's status, wait (unless it
+// must now be closed), and re-read the journal: the last write's outcome may
+// be unknown, and nothing is decided on a journal that was not re-read.
+// Returns the journal, or nothing if the workflow was claimed by another
+// runner or asked to stop.
+asio::awaitable<std::optional<std::vector<journal_record>>> back_off(runtime::impl& self,
+                                                                     const detail::registration& reg,
+                                                                     runtime::active& a, workflow_state& state,
+                                                                     std::string error,
+                                                                     std::chrono::milliseconds& interval,
+                                                                     std::optional<std::string>& closing) {
+  for (bool retry = false;; retry = true) {
+    if (a.stop) co_return std::nullopt;
+    state.attempts += 1;
+    state.last_error = error;
+    state.next_attempt_at = self.clock->now() + interval;
+    if (!closing) closing = closing_reason(state, reg, self.clock->now());
+    bool fenced = false;
+    write w{state.gid, state.epoch, {}, detail::progress_of(state, workflow_status::running, {})};
+    try {
+      fenced = co_await detail::commit_one(*self.st, std::move(w)) != write_status::ok;
+    } catch (const std::exception& e) {
+      error = std::string("store: ") + e.what();
+    }
+    if (fenced) co_return std::nullopt;
+    // Out of attempts or time: no wait; the next attempt closes the workflow
+    // (unless the store is failing: then always wait).
+    if (retry || !closing) co_await wait_until(self, a, state.next_attempt_at);
+    if (a.stop) co_return std::nullopt;
+    try {
+      co_return co_await self.st->journal(state.gid);
+    } catch (const std::exception& e) {
+      error = std::string("store: ") + e.what();
+      interval = reg.options.retry.next_interval(interval, true);
+    }
+  }
+}
+
+}  // namespace
+
+void runtime::impl::start(const detail::registration& reg, std::shared_ptr<runtime::active> a, workflow_state state,
+                          std::vector<journal_record> journal) {
+  asio::co_spawn(ex, drive(shared_from_this(), reg, std::move(a), std::move(state), std::move(journal)),
+                 asio::detached);
+}
+
+// Its frame is what a workflow keeps between attempts, so the rarer paths
+// live in coroutines of their own that finish before it waits.
+asio::awaitable<void> runtime::impl::drive(std::shared_ptr<impl> self, const detail::registration& reg,
+                                           std::shared_ptr<runtime::active> a, workflow_state state,
+                                           std::vector<journal_record> journal) {
+  std::chrono::milliseconds interval{0};
+  // Set once the workflow has run out of attempts or time (checked after a
+  // transient error, with that error in the reason): from then on every
+  // attempt closes it.
+  std::optional<std::string> closing;
+  for (;;) {
+    auto r = co_await run_attempt(*self, reg, *a, state, std::move(journal), closing);
+    switch (r.what) {
+      case result_kind::finished:
+        self->complete(state.gid, a, std::move(r.out), nullptr);
+        co_return;
+      case result_kind::stuck:
+        co_await mark_stuck(*self, state, r.error);
+        self->complete(state.gid, a, std::nullopt, r.exception);
+        co_return;
+      case result_kind::lease_lost:
+        self->complete(state.gid, a, std::nullopt, r.exception);
+        co_return;
+      case result_kind::stopped:
+        self->stopped.push_back(state.gid);
+        self->complete(state.gid, a, std::nullopt, shutdown_error_of(state.gid));
+        co_return;
+      case result_kind::transient:
+        break;
+    }
+    interval = reg.options.retry.next_interval(interval, !r.ongoing);
+    auto next = co_await back_off(*self, reg, *a, state, std::move(r.error), interval, closing);
+    if (!next) {
+      if (a->stop == detail::attempt::stop_cause::shutdown) {
+        self->stopped.push_back(state.gid);
+        self->complete(state.gid, a, std::nullopt, shutdown_error_of(state.gid));
+      } else {
+        self->complete(state.gid, a, std::nullopt,
+                       std::make_exception_ptr(lease_lost_error("wf: workflow '" + state.gid +
+                                                                "' was claimed by another runner")));
+      }
+      co_return;
+    }
+    journal = std::move(*next);
+  }
+}
+
+}  // namespace wf

@@ -1,0 +1,218 @@
+#include "engine.hpp"
+
+#include <wf/errors.hpp>
+
+#include <algorithm>
+
+namespace wf::detail {
+
+namespace {
+bool is_operation(record_kind k) {
+  return k == record_kind::branch || k == record_kind::step || k == record_kind::value;
+}
+bool is_handler(record_kind k) {
+  return k == record_kind::commit || k == record_kind::rollback || k == record_kind::finish;
+}
+}  // namespace
+
+std::string describe(record_kind kind, std::string_view name, std::uint32_t op) {
+  std::string s(to_string(kind));
+  s += " '";
+  s += name;
+  s += "' (operation ";
+  s += std::to_string(op);
+  s += ")";
+  return s;
+}
+
+engine::engine(std::string gid, std::vector<journal_record> journal, bool compensate_failed_default, bool closing)
+    : gid_(std::move(gid)),
+      journal_(upgrade_journal(gid_, std::move(journal))),
+      compensate_failed_default_(compensate_failed_default),
+      closing_(closing) {
+  for (std::size_t i = 0; i < journal_.size(); ++i) {
+    const auto& r = journal_[i];
+    const auto where = "journal of '" + gid_ + "', record #" + std::to_string(i + 1) + ": ";
+    if (r.seq != i + 1) throw corrupt_journal_error(where + "sequence number " + std::to_string(r.seq));
+    if (is_operation(r.kind)) {
+      if (decision_) throw corrupt_journal_error(where + "an operation record after the decision");
+      if (r.op == 0) throw corrupt_journal_error(where + "an operation record without an operation id");
+      if (journaled(r.op)) throw corrupt_journal_error(where + "operation " + std::to_string(r.op) + " journaled twice");
+    } else if (r.kind == record_kind::decision) {
+      if (decision_) throw corrupt_journal_error(where + "a second decision");
+    } else if (is_handler(r.kind)) {
+      if (!decision_) throw corrupt_journal_error(where + "a handler record before the decision");
+      const auto& d = journal_[*decision_];
+      const bool in_flight = std::find(d.in_flight.begin(), d.in_flight.end(), r.op) != d.in_flight.end();
+      if (!journaled(r.op) && !in_flight)
+        throw corrupt_journal_error(where + "a handler record for operation " + std::to_string(r.op) +
+                                    ", which neither finished nor was in flight");
+    } else {
+      throw corrupt_journal_error(where + "unknown record kind " + std::to_string(static_cast<int>(r.kind)) +
+                                  " (written by a newer version?)");
+    }
+    index(r, i);
+  }
+}
+
+void engine::index(const journal_record& r, std::size_t position) {
+  if (is_operation(r.kind)) {
+    if (by_op_.size() < r.op) by_op_.resize(r.op, 0);
+    by_op_[r.op - 1] = position + 1;
+    ++journaled_ops_;
+  } else if (r.kind == record_kind::decision) {
+    decision_ = position;
+  }
+}
+
+const journal_record* engine::journaled(std::uint32_t op) const noexcept {
+  if (op == 0 || op > by_op_.size() || by_op_[op - 1] == 0) return nullptr;
+  return &journal_[by_op_[op - 1] - 1];
+}
+
+engine::op_entry* engine::find_op(std::uint32_t op) noexcept {
+  return op == 0 || op > ops_.size() ? nullptr : &ops_[op - 1];
+}
+
+engine::start_result engine::start(record_kind kind, std::string_view name, handler_set handlers) {
+  const auto id = static_cast<std::uint32_t>(ops_.size() + 1);
+  const std::uint32_t branch = kind == record_kind::value ? 0 : branch_ids_ + 1;
+  const auto* r = journaled(id);
+  if (r && (r->kind != kind || r->name != name || r->branch != branch)) {
+    auto expected = describe(kind, name, id), recorded = describe(r->kind, r->name, r->op);
+    if (r->kind == kind && r->name == name) {  // the same operation, but other branches came before it
+      expected += " as branch " + std::to_string(branch);
+      recorded += " as branch " + std::to_string(r->branch);
+    }
+    throw nondeterminism_error(gid_, std::move(expected), std::move(recorded));
+  }
+  branch_ids_ = std::max(branch_ids_, branch);
+  op_entry e{id, kind, std::string(name), branch, handlers, op_state::running, 0};
+  start_result out{start_kind::run, id, branch, nullptr};
+  if (r) {
+    ++reached_journaled_;
+    e.state = r->failed ? op_state::failed : op_state::succeeded;
+    e.seq = r->seq;
+    out.what = start_kind::replay;
+    out.record = r;
+  } else if (decision_ || closing_) {
+    // Decided (or being decided): nothing new runs. An operation the deciding
+    // run had in flight is compensated as it was there; in closing mode every
+    // operation without an outcome may have been called by an earlier run.
+    const auto* d = decision();
+    const bool was_in_flight =
+        closing_ || (d && std::find(d->in_flight.begin(), d->in_flight.end(), id) != d->in_flight.end());
+    e.state = was_in_flight ? op_state::unknown : op_state::running;
+    if (!was_in_flight) e.handlers = {};
+    out.what = start_kind::halt;
+  } else {
+    ++running_;
+  }
+  ops_.push_back(std::move(e));
+  return out;
+}
+
+journal_record engine::outcome(std::uint32_t op, bool failed, std::string payload) {
+  auto* e = find_op(op);
+  if (!e || e->state != op_state::running) throw std::logic_error("wf: outcome of an operation that is not running");
+  journal_record r;
+  r.kind = e->kind;
+  r.op = op;
+  r.name = e->name;
+  r.branch = e->branch;
+  r.failed = failed;
+  r.payload = std::move(payload);
+  return r;
+}
+
+void engine::unknown(std::uint32_t op) {
+  auto* e = find_op(op);
+  if (!e) return;
+  if (e->state != op_state::running) return;
+  --running_;
+  e->state = op_state::unknown;
+}
+
+void engine::appended(const std::vector<journal_record>& records) {
+  for (const auto& r : records) {
+    if (r.seq != next_seq()) throw std::logic_error("wf: record appended out of order");
+    journal_.push_back(r);
+    index(journal_.back(), journal_.size() - 1);
+    if (!is_operation(r.kind)) continue;
+    ++reached_journaled_;  // the code reached it: it started it
+    if (auto* e = find_op(r.op)) {
+      if (e->state == op_state::running) --running_;
+      e->state = r.failed ? op_state::failed : op_state::succeeded;
+      e->seq = r.seq;
+    }
+  }
+}
+
+const journal_record* engine::decision() const noexcept {
+  return decision_ ? &journal_[*decision_] : nullptr;
+}
+
+const journal_record* engine::unreached() const noexcept {
+  for (std::size_t op = ops_.size() + 1; op <= by_op_.size(); ++op)
+    if (const auto* r = journaled(static_cast<std::uint32_t>(op))) return r;
+  return nullptr;
+}
+
+journal_record engine::decide(bool commit, std::string payload) const {
+  journal_record d;
+  d.kind = record_kind::decision;
+  d.name = commit ? "commit" : "rollback";
+  d.failed = !commit;
+  d.payload = std::move(payload);
+  for (const auto& e : ops_)
+    if (e.state == op_state::unknown && e.kind != record_kind::value) d.in_flight.push_back(e.id);
+  return d;
+}
+
+bool engine::handler_done(record_kind kind, std::uint32_t op) const noexcept {
+  if (!decision_) return false;
+  for (std::size_t i = *decision_ + 1; i < journal_.size(); ++i)
+    if (journal_[i].kind == kind && journal_[i].op == op) return true;
+  return false;
+}
+
+std::vector<engine::planned_handler> engine::plan(const journal_record& decision) const {
+  // Latest outcome first; those in flight (no outcome) before all, latest started first.
+  std::vector<const op_entry*> order;
+  for (const auto& e : ops_)
+    if (e.handlers.any() && e.state != op_state::running) order.push_back(&e);
+  std::sort(order.begin(), order.end(), [](const op_entry* a, const op_entry* b) {
+    const bool a_unknown = a->state == op_state::unknown, b_unknown = b->state == op_state::unknown;
+    if (a_unknown != b_unknown) return a_unknown;
+    if (a_unknown) return a->id > b->id;
+    return a->seq > b->seq;
+  });
+
+  const bool commit = !decision.failed;
+  std::vector<planned_handler> out;
+  auto add = [&](record_kind kind, const op_entry& e) {
+    if (!handler_done(kind, e.id)) out.push_back({kind, e.id, e.branch, e.name});
+  };
+  for (const auto* e : order) {
+    if (commit) {
+      if (e->handlers.on_commit && e->state != op_state::unknown) add(record_kind::commit, *e);
+      continue;
+    }
+    const bool compensate_failed = e->handlers.compensate_on_failure.value_or(compensate_failed_default_);
+    if (e->handlers.on_rollback && (e->state != op_state::failed || compensate_failed)) add(record_kind::rollback, *e);
+  }
+  for (const auto* e : order)
+    if (e->handlers.on_finish) add(record_kind::finish, *e);
+  return out;
+}
+
+journal_record engine::handler_record(const planned_handler& h) {
+  journal_record r;
+  r.kind = h.kind;
+  r.op = h.op;
+  r.name = h.name;
+  r.branch = h.branch;
+  return r;
+}
+
+}  // namespace wf::detail

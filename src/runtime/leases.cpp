@@ -1,0 +1,54 @@
+// Renewing the leases of the workflows running here, and stopping at once a
+// workflow whose lease was lost (another runner took it over): going on would
+// only call its participants alongside the new owner.
+#include "core.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace asio = boost::asio;
+
+namespace wf {
+
+void runtime::impl::start_renewing() {
+  if (renewing || context_gone) return;
+  renewing = true;
+  asio::co_spawn(ex, renew_leases(shared_from_this()), asio::detached);
+}
+
+asio::awaitable<void> runtime::impl::renew_leases(std::shared_ptr<impl> self) {
+  asio::steady_timer timer(self->ex);
+  self->renew_timer = &timer;
+  struct forget {
+    impl& self;
+    ~forget() { self.renew_timer = nullptr; }
+  } forget_timer{*self};
+
+  while (!self->active.empty()) {
+    timer.expires_after(self->options.lease_duration / 3);
+    boost::system::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (self->active.empty()) break;
+    std::vector<std::string> gids;
+    gids.reserve(self->active.size());
+    for (const auto& [gid, a] : self->active) gids.push_back(gid);
+    std::vector<std::string> lost;
+    try {
+      lost = co_await self->st->renew(self->options.executor_id, std::move(gids), self->options.lease_duration);
+    } catch (const std::exception&) {
+      // The store is unreachable: try again at the next tick. (If the lease
+      // runs out meanwhile, the next write is fenced.)
+      continue;
+    }
+    for (const auto& gid : lost) {
+      auto it = self->active.find(gid);
+      if (it != self->active.end()) it->second->request_stop(detail::attempt::stop_cause::lease_lost);
+    }
+  }
+  self->renewing = false;
+}
+
+}  // namespace wf
