@@ -9,9 +9,14 @@
 //     auto action = [bank, amount](const wf::branch_context& c) { return bank->trans_out(c, amount); };
 //     auto out = co_await w.new_branch("TransOut").on_rollback(revert).run(action);
 //
-// (Name lambdas that capture by value before the co_await, as above: GCC 12
-// miscompiles such a lambda written inside a co_await expression and destroys
-// its captures twice. See docs/concepts.md, "GCC 12".)
+// (Name lambdas that capture by value before the co_await, as above, or pass
+// the values as arguments to a lambda without captures:
+//     co_await w.new_branch("TransOut").run([](const wf::branch_context& c, auto bank, auto amount) {
+//       return bank->trans_out(c, amount); }, bank, amount);
+// GCC before 13 miscompiles a capturing lambda written inside a co_await
+// expression and destroys its captures twice (GCC PR c++/100611); with such a
+// compiler `run` and `step` refuse that form at compile time. See
+// docs/concepts.md, "GCC 12".)
 //
 // Operations. Each branch, step and recorded value is an *operation*; the
 // code's operations get ids 1, 2, 3... in the order it starts them. Several
@@ -60,6 +65,8 @@
 
 namespace wf {
 
+struct branch_context;
+
 namespace detail {
 class attempt;
 
@@ -75,6 +82,39 @@ struct awaitable_value<boost::asio::awaitable<T, E>> {
 };
 template <class A>
 using awaitable_value_t = typename awaitable_value<std::decay_t<A>>::type;
+
+template <class T>
+struct is_std_function : std::false_type {};
+template <class R, class... A>
+struct is_std_function<std::function<R(A...)>> : std::true_type {};
+
+// GCC before 13 destroys twice the captures of a lambda (and of any object)
+// made inside a co_await expression (GCC PR c++/100611; also 99576, 101367).
+// `run` and `step` are awaited where they are called, so a temporary they are
+// given that owns resources is refused there. Named objects, objects with
+// nothing to destroy (a lambda without captures), and std::function (what
+// wf::http's action() and other factories return) are accepted.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+template <class F>
+inline constexpr bool safe_in_co_await = std::is_lvalue_reference_v<F> ||
+                                         std::is_trivially_destructible_v<std::remove_cvref_t<F>> ||
+                                         is_std_function<std::remove_cvref_t<F>>::value;
+#else
+template <class F>
+inline constexpr bool safe_in_co_await = true;
+#endif
+#define WF_CHECK_SAFE_IN_CO_AWAIT(F)                                                                              \
+  static_assert(::wf::detail::safe_in_co_await<F>,                                                               \
+                "wf: GCC < 13 miscompiles a capturing lambda written inside a co_await expression and destroys " \
+                "its captures twice (GCC PR c++/100611). Name the lambda first (auto a = [x](...) {...}; "      \
+                "co_await b.run(a);), or pass the values to a lambda without captures "                         \
+                "(b.run([](const wf::branch_context& c, auto x) {...}, x)). See docs/concepts.md, \"GCC 12\".")
+
+// Binds `args` after the context: `fn(ctx, args...)`.
+template <class F, class... A>
+auto bind_args(F fn, A... args) {
+  return [fn = std::move(fn), ... a = std::move(args)](const branch_context& c) mutable { return fn(c, a...); };
+}
 }  // namespace detail
 
 /// What an action or handler is told about the call it makes. A participant
@@ -165,10 +205,19 @@ class workflow {
   /// `(const branch_context&) -> asio::awaitable<T>`; the step gets a branch id
   /// too, so a local database transaction can use the barrier.
   template <class F>
-  auto step(std::string name, F action)
-      -> boost::asio::awaitable<detail::awaitable_value_t<std::invoke_result_t<F&, const branch_context&>>> {
-    using result = detail::awaitable_value_t<std::invoke_result_t<F&, const branch_context&>>;
-    return detail::decoded<result>(step_bytes(std::move(name), detail::to_raw_action(std::move(action))));
+  auto step(std::string name, F&& action) {
+    WF_CHECK_SAFE_IN_CO_AWAIT(F);
+    return step_unchecked(std::move(name), std::decay_t<F>(std::forward<F>(action)));
+  }
+
+  /// `step(name, fn)` with `fn(context, args...)`: the values go to the
+  /// function as arguments (a lambda without captures stays safe inline).
+  template <class F, class A0, class... A>
+  auto step(std::string name, F&& fn, A0&& a0, A&&... args) {
+    WF_CHECK_SAFE_IN_CO_AWAIT(F);
+    return step_unchecked(std::move(name),
+                          detail::bind_args(std::decay_t<F>(std::forward<F>(fn)), std::decay_t<A0>(std::forward<A0>(a0)),
+                                            std::decay_t<A>(std::forward<A>(args))...));
   }
 
   /// Records the value of `fn()` (any function of no arguments returning a
@@ -192,6 +241,13 @@ class workflow {
   boost::asio::awaitable<std::string> record_bytes(std::string name, std::function<std::string()> fn);
 
  private:
+  template <class G>
+  auto step_unchecked(std::string name, G action)
+      -> boost::asio::awaitable<detail::awaitable_value_t<std::invoke_result_t<G&, const branch_context&>>> {
+    using result = detail::awaitable_value_t<std::invoke_result_t<G&, const branch_context&>>;
+    return detail::decoded<result>(step_bytes(std::move(name), detail::to_raw_action(std::move(action))));
+  }
+
   friend class detail::attempt;
   explicit workflow(detail::attempt& a) noexcept : attempt_(&a) {}
   detail::attempt* attempt_;
@@ -215,16 +271,33 @@ class workflow::branch {
   /// branch's operation starts when the returned awaitable is first awaited
   /// (or started by `wf::when_all`). Throws `std::logic_error` if called twice.
   template <class F>
-  auto run(F action)
-      -> boost::asio::awaitable<detail::awaitable_value_t<std::invoke_result_t<F&, const branch_context&>>> {
-    using result = detail::awaitable_value_t<std::invoke_result_t<F&, const branch_context&>>;
-    return detail::decoded<result>(run_bytes(detail::to_raw_action(std::move(action))));
+  auto run(F&& action) {
+    WF_CHECK_SAFE_IN_CO_AWAIT(F);
+    return run_unchecked(std::decay_t<F>(std::forward<F>(action)));
+  }
+
+  /// `run(fn)` with `fn(context, args...)`: the values go to the function as
+  /// arguments, so a lambda without captures can be written inline safely:
+  ///     co_await w.new_branch("A").run([](const wf::branch_context& c, auto b, int n) {
+  ///       return b->debit(c, n); }, bank, 30);
+  template <class F, class A0, class... A>
+  auto run(F&& fn, A0&& a0, A&&... args) {
+    WF_CHECK_SAFE_IN_CO_AWAIT(F);
+    return run_unchecked(detail::bind_args(std::decay_t<F>(std::forward<F>(fn)), std::decay_t<A0>(std::forward<A0>(a0)),
+                                           std::decay_t<A>(std::forward<A>(args))...));
   }
 
   /// Byte-level form of `run`.
   boost::asio::awaitable<std::string> run_bytes(raw_action action);
 
  private:
+  template <class G>
+  auto run_unchecked(G action)
+      -> boost::asio::awaitable<detail::awaitable_value_t<std::invoke_result_t<G&, const branch_context&>>> {
+    using result = detail::awaitable_value_t<std::invoke_result_t<G&, const branch_context&>>;
+    return detail::decoded<result>(run_bytes(detail::to_raw_action(std::move(action))));
+  }
+
   friend class workflow;
   branch(detail::attempt& a, std::string name) : attempt_(&a) { spec_.name = std::move(name); }
 

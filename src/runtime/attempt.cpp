@@ -275,7 +275,9 @@ void attempt::enqueue(journal_record record, std::uint32_t op) {
   queue_.push_back({std::move(record), op});
   if (writing_) return;
   writing_ = true;
-  asio::co_spawn(env_.executor, flush(), asio::detached);
+  // Posted, not started here: outcomes that arrive in the same turn of the
+  // io_context (branches finishing together) go in the same write.
+  asio::post(env_.executor, [this] { asio::co_spawn(env_.executor, flush(), asio::detached); });
 }
 
 // One write at a time; what queues up meanwhile goes in the next one. Runs

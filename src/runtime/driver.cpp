@@ -20,13 +20,17 @@ using result_kind = detail::attempt_result::kind;
 // Why the workflow must now roll back instead of trying again, if it must.
 // The reason is journaled and compared across replays, so it holds no
 // timing-dependent figure for a deadline (the attempt count is on the status).
-std::optional<std::string> closing_reason(const workflow_state& state, const detail::registration& reg,
-                                          wall_clock::time_point now) {
-  if (state.deadline && now >= *state.deadline) return "deadline exceeded; last error: " + state.last_error;
+std::optional<std::string> out_of_attempts(const workflow_state& state, const detail::registration& reg) {
   const auto max = reg.options.retry.max_attempts;
   if (max != 0 && state.attempts >= max)
     return "retries exhausted after " + std::to_string(state.attempts) + " attempt(s); last error: " + state.last_error;
   return std::nullopt;
+}
+
+std::optional<std::string> closing_reason(const workflow_state& state, const detail::registration& reg,
+                                          wall_clock::time_point now) {
+  if (state.deadline && now >= *state.deadline) return "deadline exceeded; last error: " + state.last_error;
+  return out_of_attempts(state, reg);
 }
 
 asio::awaitable<detail::attempt_result> run_attempt(runtime::impl& self, const detail::registration& reg,
@@ -126,8 +130,9 @@ asio::awaitable<void> runtime::impl::drive(std::shared_ptr<impl> self, const det
   std::chrono::milliseconds interval{0};
   // Set once the workflow has run out of attempts or time (checked after a
   // transient error, with that error in the reason): from then on every
-  // attempt closes it.
-  std::optional<std::string> closing;
+  // attempt closes it. A workflow taken over after its last attempt was
+  // counted (and before its decision was written) closes at once.
+  std::optional<std::string> closing = out_of_attempts(state, reg);
   for (;;) {
     auto r = co_await run_attempt(*self, reg, *a, state, std::move(journal), closing);
     switch (r.what) {
