@@ -1,0 +1,188 @@
+// Journals written by the first journal format (schema version 1, before
+// operation ids) keep working after the upgrade: the fixture holds journals
+// the release before journal v2 wrote (tests/store/fixtures/journal_v1.sql),
+// in every phase; the new runtime resumes each and ends it as the old one
+// would have. PostgreSQL only.
+#include "support.hpp"
+
+#include "runtime/engine.hpp"
+#include "store/postgres/schema.hpp"
+
+#include <pqxx/pqxx>
+
+#include <fstream>
+#include <sstream>
+
+using namespace wf_test;
+
+namespace {
+
+// The workflow the fixture's journals were written by, with the same shape:
+// now(), TransOut (01, on_rollback + on_commit), uuid(), step Audit (02),
+// TransIn (03, on_rollback + on_commit). Every call is recorded.
+struct v1_world {
+  std::vector<std::string> calls;  // "gid branch op name"
+  wf::handler record(std::string name) {
+    return [this, name](const wf::branch_context& c) -> asio::awaitable<void> {
+      calls.push_back(std::string(c.gid) + " " + std::string(c.branch_id) + " " + std::string(c.op) + " " + name);
+      co_return;
+    };
+  }
+  bool called(const std::string& gid, const std::string& what) const {
+    for (const auto& c : calls)
+      if (c.rfind(gid + " ", 0) == 0 && c.find(what) != std::string::npos) return true;
+    return false;
+  }
+  std::size_t calls_of(const std::string& gid) const {
+    std::size_t n = 0;
+    for (const auto& c : calls) n += c.rfind(gid + " ", 0) == 0;
+    return n;
+  }
+};
+
+void register_v1(wf::runtime& rt, v1_world& world) {
+  rt.register_workflow(
+      "v1.transfer",
+      [&world](wf::workflow& w, json::value in) -> asio::awaitable<std::string> {
+        const auto amount = in.as_object().at("amount").as_int64();
+        co_await w.now();
+        auto out = [&world, amount](const wf::branch_context& c) -> asio::awaitable<std::string> {
+          world.calls.push_back(std::string(c.gid) + " 01 action TransOut");
+          co_return "out:" + std::to_string(amount);
+        };
+        auto out_revert = world.record("out_revert");
+        auto out_confirm = world.record("out_confirm");
+        co_await w.new_branch("TransOut").on_rollback(out_revert).on_commit(out_confirm).run(out);
+        co_await w.uuid();
+        auto audit = [](const wf::branch_context&) -> asio::awaitable<int> { co_return 7; };
+        co_await w.step("Audit", audit);
+        auto in_ = [&world](const wf::branch_context& c) -> asio::awaitable<std::string> {
+          world.calls.push_back(std::string(c.gid) + " 03 action TransIn");
+          co_return "in";
+        };
+        auto in_revert = world.record("in_revert");
+        auto in_confirm = world.record("in_confirm");
+        co_await w.new_branch("TransIn").on_rollback(in_revert).on_commit(in_confirm).run(in_);
+        co_return "done";
+      },
+      fast_retries());
+}
+
+std::string fixture_sql(const std::string& schema) {
+  std::ifstream f(std::string(WF_SOURCE_DIR) + "/tests/store/fixtures/journal_v1.sql");
+  std::stringstream all;
+  all << f.rdbuf();
+  std::string sql = all.str();
+  for (auto pos = sql.find("{s}"); pos != std::string::npos; pos = sql.find("{s}", pos))
+    sql.replace(pos, 3, "\"" + schema + "\"");
+  return sql;
+}
+
+// A schema at version 1 holding the fixture's journals, as the old release left it.
+std::string old_schema() {
+  const auto schema = fresh_schema();
+  pqxx::connection c(pg_url());
+  wf::detail::pg::migrate(c, schema, 1);
+  pqxx::work tx(c);
+  tx.exec(fixture_sql(schema));
+  tx.commit();
+  return schema;
+}
+
+int schema_version(const std::string& schema) {
+  pqxx::connection c(pg_url());
+  pqxx::nontransaction tx(c);
+  return tx.exec("SELECT max(version) FROM \"" + schema + "\".schema_version")[0][0].as<int>();
+}
+
+}  // namespace
+
+TEST_CASE("journals of the first format are upgraded in place and every phase resumes as before") {
+  WF_REQUIRE_DATABASE();
+  const auto schema = old_schema();
+  REQUIRE(schema_version(schema) == 1);
+
+  asio::io_context io;
+  auto store = wf::postgres_store::open(pg_options(schema));
+  CHECK(schema_version(schema) == wf::postgres_schema_version);
+  v1_world world;
+  wf::runtime rt(io.get_executor(), store, {.executor_id = "v1-runner"});
+  register_v1(rt, world);
+  CHECK(run(io, rt.recover()) == 4);  // the four unfinished ones
+
+  const std::string input = R"({"amount":30})";
+  auto mid = run(io, rt.execute("v1.transfer", "v1-mid-forward", input));
+  auto in_flight = run(io, rt.execute("v1.transfer", "v1-in-flight-rollback", input));
+  auto commit_phase = run(io, rt.execute("v1.transfer", "v1-commit-phase", input));
+  auto business = run(io, rt.execute("v1.transfer", "v1-business-rollback", input));
+  auto succeeded = run(io, rt.execute("v1.transfer", "v1-succeeded", input));
+  auto failed = run(io, rt.execute("v1.transfer", "v1-failed", input));
+
+  // Mid-forward (now and TransOut journaled): TransOut is not called again;
+  // TransIn runs, then the confirms in reverse.
+  REQUIRE(mid.succeeded());
+  CHECK(mid.result == "done");
+  CHECK_FALSE(world.called("v1-mid-forward", "action TransOut"));
+  CHECK(world.called("v1-mid-forward", "03 action TransIn"));
+  CHECK(world.calls_of("v1-mid-forward") == 3);
+  std::vector<std::string> mid_calls;
+  for (const auto& c : world.calls)
+    if (c.rfind("v1-mid-forward ", 0) == 0) mid_calls.push_back(c.substr(std::string("v1-mid-forward ").size()));
+  CHECK(mid_calls == std::vector<std::string>{"03 action TransIn", "03 commit in_confirm", "01 commit out_confirm"});
+
+  // A rollback decided with TransIn (branch 03) in flight, its compensation
+  // done: only TransOut's remains.
+  REQUIRE_FALSE(in_flight.succeeded());
+  CHECK(in_flight.reason == "retries exhausted after 1 attempt(s); last error: bank B down");
+  CHECK(world.calls_of("v1-in-flight-rollback") == 1);
+  CHECK(world.called("v1-in-flight-rollback", "01 rollback out_revert"));
+
+  // The commit phase with TransIn's confirm done: only TransOut's remains.
+  REQUIRE(commit_phase.succeeded());
+  CHECK(world.calls_of("v1-commit-phase") == 1);
+  CHECK(world.called("v1-commit-phase", "01 commit out_confirm"));
+
+  // A business rollback decided, nothing compensated yet: TransOut is; the
+  // refused TransIn is not.
+  REQUIRE_FALSE(business.succeeded());
+  CHECK(business.reason == "account frozen");
+  CHECK(world.calls_of("v1-business-rollback") == 1);
+  CHECK(world.called("v1-business-rollback", "01 rollback out_revert"));
+
+  // Finished ones keep their outcome, and nothing is called for them.
+  CHECK(succeeded.succeeded());
+  CHECK(succeeded.result == "done");
+  CHECK_FALSE(failed.succeeded());
+  CHECK(failed.reason == "account frozen");
+  CHECK(world.calls_of("v1-succeeded") == 0);
+  CHECK(world.calls_of("v1-failed") == 0);
+
+  // The resumed journals go on in the new format: the records appended carry operation ids.
+  auto j = run(io, store->journal("v1-mid-forward"));
+  REQUIRE(j.size() == 8);  // now, TransOut (first format); uuid, Audit, TransIn, decision, 2 commits
+  CHECK(j[0].op == 0);
+  CHECK(j[1].op == 0);
+  CHECK(j[2].op == 3);
+  CHECK(j[2].name == "uuid");
+  CHECK(j[4].op == 5);
+  CHECK(j[4].branch == 3);
+  CHECK(j[5].kind == wf::record_kind::decision);
+}
+
+TEST_CASE("an upgraded journal is read back the same by a second upgrade-aware runner") {
+  WF_REQUIRE_DATABASE();
+  const auto schema = old_schema();
+  asio::io_context io;
+  auto store = wf::postgres_store::open(pg_options(schema));
+  // The first format's rollback decision names TransIn's branch, not an operation:
+  // read as operation 5 in flight, with its compensation journaled as done.
+  auto j = run(io, store->journal("v1-in-flight-rollback"));
+  auto up = wf::detail::upgrade_journal("v1-in-flight-rollback", j);
+  REQUIRE(up.size() == 6);
+  CHECK(up[4].kind == wf::record_kind::decision);
+  CHECK(up[4].in_flight == std::vector<std::uint32_t>{5});
+  CHECK(up[5].kind == wf::record_kind::rollback);
+  CHECK(up[5].op == 5);
+  // Migrating again changes nothing.
+  CHECK(wf::migrate_postgres_schema(pg_options(schema)) == wf::postgres_schema_version);
+}
