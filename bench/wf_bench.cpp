@@ -1,7 +1,7 @@
 // wf_bench: end-to-end benchmarks of wf. Prints one JSON line per scenario.
 //
 // usage: wf_bench [--pg URL] [--scenario NAME] [--short] [--smoke] [--reference-tps N]
-//   scenarios: memory_steps, memory_parked, pg_2branch, pg_10branch, recovery
+//   scenarios: memory_steps, memory_parked, pg_2branch, pg_10branch, pg_10parallel, recovery
 //   (pgbench and pg_test_fsync, the physical reference, are run by scripts/bench)
 //
 // Postgres scenarios report, per workflow: transactions committed, rows
@@ -10,6 +10,7 @@
 #include <wf/memory_store.hpp>
 #include <wf/postgres_store.hpp>
 #include <wf/runtime.hpp>
+#include <wf/when_all.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -146,6 +147,18 @@ void register_noop(wf::runtime& rt, int branches) {
   });
 }
 
+// A workflow of `branches` no-op branches run at once (wf::when_all).
+void register_parallel(wf::runtime& rt, int branches) {
+  rt.register_workflow("noop", [branches](wf::workflow& w, std::string) -> asio::awaitable<void> {
+    auto action = [](const wf::branch_context&) -> asio::awaitable<void> {
+      co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+    };
+    std::vector<asio::awaitable<void>> all;
+    for (int i = 0; i < branches; ++i) all.push_back(w.new_branch("b" + std::to_string(i)).run(action));
+    co_await wf::when_all(std::move(all));
+  });
+}
+
 struct latencies {
   std::vector<double> ms;
   json::object summary() {
@@ -195,17 +208,19 @@ std::string cell(const json::object& o, const char* key, int precision = 0) {
 }
 
 void print_table() {
-  std::printf("\n%-14s %5s %6s %12s %12s %8s %8s %8s %7s %7s %9s %9s\n", "scenario", "conc", "branch",
-              "workflows/s", "steps/s", "p50 ms", "p99 ms", "max ms", "tx/wf", "rows/wf", "WAL B/wf", "cpu ms/wf");
+  std::printf("\n%-14s %5s %6s %12s %12s %8s %8s %8s %7s %9s %7s %9s %9s\n", "scenario", "conc", "branch",
+              "workflows/s", "steps/s", "p50 ms", "p99 ms", "max ms", "tx/wf", "writes/wf", "rows/wf", "WAL B/wf",
+              "cpu ms/wf");
   for (const auto& o : results) {
     const auto name = std::string(o.at("scenario").as_string());
     if (name.rfind("pg_", 0) != 0) continue;
     const double cpu = (o.at("client_cpu_s_per_workflow").to_number<double>() +
                         o.at("server_cpu_s_per_workflow").to_number<double>()) * 1000.0;
-    std::printf("%-14s %5s %6s %12s %12s %8s %8s %8s %7s %7s %9s %9.3f\n", name.c_str(), cell(o, "concurrency").c_str(),
-                cell(o, "branches").c_str(), cell(o, "workflows_per_s").c_str(), cell(o, "steps_per_s").c_str(),
-                cell(o, "p50_ms", 2).c_str(), cell(o, "p99_ms", 2).c_str(), cell(o, "max_ms", 2).c_str(),
-                cell(o, "transactions_per_workflow", 2).c_str(), cell(o, "rows_written_per_workflow", 1).c_str(),
+    std::printf("%-14s %5s %6s %12s %12s %8s %8s %8s %7s %9s %7s %9s %9.3f\n", name.c_str(),
+                cell(o, "concurrency").c_str(), cell(o, "branches").c_str(), cell(o, "workflows_per_s").c_str(),
+                cell(o, "steps_per_s").c_str(), cell(o, "p50_ms", 2).c_str(), cell(o, "p99_ms", 2).c_str(),
+                cell(o, "max_ms", 2).c_str(), cell(o, "transactions_per_workflow", 2).c_str(),
+                cell(o, "journal_writes_per_workflow", 2).c_str(), cell(o, "rows_written_per_workflow", 1).c_str(),
                 cell(o, "wal_bytes_per_workflow").c_str(), cpu);
   }
   for (const auto& o : results) {
@@ -282,7 +297,8 @@ void memory_parked(const settings& s) {
 }
 
 // 2 and 3. Postgres, closed loop at a given concurrency.
-void pg_scenario(const settings& s, const std::string& name, int branches, int concurrency) {
+void pg_scenario(const settings& s, const std::string& name, int branches, int concurrency, bool parallel = false) {
+  auto register_it = [&](wf::runtime& rt) { parallel ? register_parallel(rt, branches) : register_noop(rt, branches); };
   const int count = s.smoke ? 20 : (s.short_run ? 500 : 2000);
   const int warmup = s.smoke ? 5 : 200;
   const auto schema = fresh_schema(name + std::to_string(concurrency));
@@ -290,18 +306,18 @@ void pg_scenario(const settings& s, const std::string& name, int branches, int c
     auto store = open_pg(s, schema);
     asio::io_context io;
     wf::runtime rt(io.get_executor(), store);
-    register_noop(rt, branches);
+    register_it(rt);
     run_closed_loop(io, rt, "warm", warmup, concurrency);
   }
   const auto before = settled_counters(s.pg);
   double secs = 0, ccpu = 0, scpu = 0;
-  std::uint64_t group_commits = 0;
+  std::uint64_t group_commits = 0, writes = 0;
   latencies lat;
   {
     auto store = open_pg(s, schema);
     asio::io_context io;
     wf::runtime rt(io.get_executor(), store);
-    register_noop(rt, branches);
+    register_it(rt);
     const auto stats0 = store->stats();
     const auto ccpu0 = client_cpu();
     const auto scpu0 = server_cpu();
@@ -311,6 +327,7 @@ void pg_scenario(const settings& s, const std::string& name, int branches, int c
     ccpu = client_cpu() - ccpu0;
     scpu = server_cpu() - scpu0;
     group_commits = store->stats().transactions - stats0.transactions;
+    writes = store->stats().writes - stats0.writes;
   }
   const auto after = settled_counters(s.pg);
   const double n = count;
@@ -322,6 +339,7 @@ void pg_scenario(const settings& s, const std::string& name, int branches, int c
                  {"steps_per_s", n * branches / secs},
                  {"transactions_per_workflow", (after.commits - before.commits) / n},
                  {"wf_group_commits_per_workflow", static_cast<double>(group_commits) / n},
+                 {"journal_writes_per_workflow", static_cast<double>(writes) / n},
                  {"rows_written_per_workflow", (after.rows - before.rows) / n},
                  {"wal_bytes_per_workflow", (after.wal_bytes - before.wal_bytes) / n},
                  {"client_cpu_s_per_workflow", ccpu / n},
@@ -441,6 +459,7 @@ int main(int argc, char** argv) {
     if (want("pg_2branch"))
       for (int c : {1, 16, 64, 256}) pg_scenario(s, "pg_2branch", 2, c);
     if (want("pg_10branch")) pg_scenario(s, "pg_10branch", 10, 64);
+    if (want("pg_10parallel")) pg_scenario(s, "pg_10parallel", 10, 64, true);
     if (want("recovery")) recovery(s);
   }
   print_table();

@@ -185,6 +185,19 @@ class manual_clock final : public wf::clock {
   std::shared_ptr<state> state_;
 };
 
+/// One "process" that dies at journal write `crash_at`: a runtime with
+/// `options` on a fresh io_context over `data`, seen through a
+/// crashing_store that refuses that write and every later one. `start(rt)`
+/// registers the workflows and starts the work (e.g. co_spawns an execute).
+/// Returns once the write was refused or `limit` passed; then the runtime,
+/// the io_context and every coroutine frame are destroyed, as in a killed
+/// process, and the store it used is dropped. Returns whether it crashed.
+/// Resume from `data` in the next "process" (a runtime with the same
+/// executor id calling `recover()`, as a restarted service does).
+bool run_until_crash(std::shared_ptr<store> data, std::size_t crash_at, const runtime_options& options,
+                     const std::function<void(runtime&)>& start,
+                     std::chrono::milliseconds limit = std::chrono::seconds(20));
+
 struct crash_test {
   std::string workflow;  ///< registered name
   std::string gid = "crash-test";

@@ -503,9 +503,9 @@ asio::awaitable<attempt_result> attempt::finish(journal_record decision, bool re
       if (i + 1 == todo.size()) p = progress_of(state_, final_status, payload);
       co_await append(std::move(done), std::move(p));
     }
-  } catch (const lease_lost_error&) {
-    co_return stop_result();
   } catch (...) {
+    // Fenced (the lease was lost), or stopped meanwhile: nothing more is written.
+    if (stop_) co_return stop_result();
     co_return transient_result("store: " + message_of(std::current_exception()), false);
   }
   co_return res;

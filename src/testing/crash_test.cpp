@@ -136,6 +136,24 @@ asio::awaitable<void> crashing_store::release(std::string owner, std::vector<std
   co_await forward().release(std::move(owner), std::move(gids));
 }
 
+// ---- run_until_crash
+
+bool run_until_crash(std::shared_ptr<store> data, std::size_t crash_at, const runtime_options& options,
+                     const std::function<void(runtime&)>& start, std::chrono::milliseconds limit) {
+  asio::io_context io;
+  auto crashing = std::make_shared<crashing_store>(std::move(data), crash_at, [&io] { io.stop(); });
+  {
+    runtime rt(io.get_executor(), crashing, options);
+    start(rt);
+    io.run_for(limit);
+  }
+  const bool crashed = crashing->crashed();
+  // The store goes with its process, before the io_context its operations
+  // complete on; the coroutine frames still holding it go with the io_context.
+  crashing->detach();
+  return crashed;
+}
+
 // ---- check_crash_recovery
 
 namespace {

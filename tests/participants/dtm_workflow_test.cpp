@@ -96,6 +96,12 @@ struct bank_world {
   }
 };
 
+/// What a workflow registration needs of a process: its runtime and its HTTP client.
+struct actor {
+  wf::runtime& rt;
+  std::shared_ptr<wf::http::client> http;
+};
+
 /// One "process" of the orchestrator: an io_context, an HTTP client and a
 /// runtime. Destroyed with whatever still waits in it, as a killed process.
 struct process {
@@ -113,13 +119,14 @@ struct process {
   asio::io_context io;
   std::shared_ptr<wf::http::client> http = std::make_shared<wf::http::client>(io.get_executor());
   wf::runtime rt;
+  operator actor() { return {rt, http}; }
 };
 
 std::string transfer_input(std::int64_t amount = 30, bool fail_at_trans_in = false) {
   return json::serialize(transfer::to_json({"alice", "bob", amount, fail_at_trans_in}));
 }
 
-void register_transfer(process& p, bank_world& banks, const std::string& via) {
+void register_transfer(actor p, bank_world& banks, const std::string& via) {
   transfer::register_transfer(p.rt, banks.bank_a(via, p.http), banks.bank_b(via, p.http), {}, fast_retries());
 }
 
@@ -133,20 +140,14 @@ asio::awaitable<wf::outcome> recover_then_execute(wf::runtime& rt, std::string n
 /// the same data that recovers and executes it again. Returns the second
 /// process's outcome. `setup` registers the workflows on each process.
 wf::outcome crash_then_resume(const std::shared_ptr<wf::store>& data, std::size_t crash_at,
-                              const std::function<void(process&)>& setup, const std::string& name,
+                              const std::function<void(actor)>& setup, const std::string& name,
                               const std::string& gid, const std::string& input) {
-  std::shared_ptr<wf::testing::crashing_store> crashing;
-  {
-    process first([&](asio::io_context& io) {
-      crashing = std::make_shared<wf::testing::crashing_store>(data, crash_at, [&io] { io.stop(); });
-      return crashing;
-    });
-    setup(first);
-    asio::co_spawn(first.io, first.rt.execute(name, gid, input), asio::detached);
-    first.io.run_for(std::chrono::seconds(20));
-    REQUIRE(crashing->crashed());
-    crashing->detach();
-  }
+  auto start = [&](wf::runtime& rt) {
+    // The first process's own HTTP client and registrations, on its io_context.
+    setup(actor{rt, std::make_shared<wf::http::client>(rt.get_executor())});
+    asio::co_spawn(rt.get_executor(), rt.execute(name, gid, input), asio::detached);
+  };
+  REQUIRE(wf::testing::run_until_crash(data, crash_at, process::options(), start));
   process second(data);
   setup(second);
   return run(second.io, recover_then_execute(second.rt, name, gid, input));
@@ -251,7 +252,7 @@ TEST_CASE("dtm port: a workflow resumed after a crash does not re-run a finished
   // Write 3 is TransIn's outcome: the process dies after bank-b applied
   // TransIn and before that was journaled; TransOut is journaled.
   const std::string gid = "resume-" + via;
-  auto setup = [&](process& p) { register_transfer(p, banks, via); };
+  auto setup = [&](actor p) { register_transfer(p, banks, via); };
   const auto out = crash_then_resume(data, 3, setup, transfer::workflow_name, gid, transfer_input());
   REQUIRE(out.succeeded());
   CHECK(banks.count(gid, "TransOut") == 1);
@@ -421,7 +422,7 @@ TEST_CASE("dtm port: a workflow mixing a local step, an HTTP branch and a gRPC b
   local_db db;
   const std::string kind = WF_EACH_STORE;
   auto data = make_store(kind);
-  auto setup = [&](process& p) {
+  auto setup = [&](actor p) {
     p.rt.register_workflow(
         "mixed",
         [schema = db.schema, http = p.http, url = banks.http_a->base_url(), b = stub_for(banks.grpc_b->target())](
@@ -488,7 +489,7 @@ TEST_CASE("dtm port: a rollback interrupted at each point resumes and compensate
   WF_REQUIRE_DATABASE();
   bank_world banks;
   auto setup_for = [&](const std::string& via) {
-    return [&banks, via](process& p) {
+    return [&banks, via](actor p) {
       auto a = banks.bank_a(via, p.http);
       auto b = banks.bank_b(via, p.http);
       p.rt.register_workflow(

@@ -34,16 +34,11 @@ struct two_versions {
   std::shared_ptr<fake_participant> p = std::make_shared<fake_participant>(log);
 
   void run_v1(std::vector<std::string> names, std::size_t crash_at) {
-    asio::io_context io;
-    auto crashing = std::make_shared<wf::testing::crashing_store>(open(), crash_at, [&io] { io.stop(); });
-    {
-      wf::runtime rt(io.get_executor(), crashing, {.executor_id = "svc"});
+    auto start = [this, &names](wf::runtime& rt) {
       register_names(rt, p, std::move(names));
-      asio::co_spawn(io, rt.execute("w", "g1", ""), asio::detached);
-      io.run();
-    }
-    REQUIRE(crashing->crashed());
-    crashing->detach();  // this "process" is gone, its store with it
+      asio::co_spawn(rt.get_executor(), rt.execute("w", "g1", ""), asio::detached);
+    };
+    REQUIRE(wf::testing::run_until_crash(open(), crash_at, {.executor_id = "svc"}, start));
   }
 
   std::exception_ptr run_v2(std::vector<std::string> names) {

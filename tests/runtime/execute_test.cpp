@@ -119,18 +119,13 @@ TEST_CASE("recover resumes the unfinished workflows of a restarted runner") {
   auto open = shared_data(WF_EACH_STORE);
   wf::testing::effect_log log;
   auto p = std::make_shared<fake_participant>(log);
-  {
-    asio::io_context io;
-    auto crashing = std::make_shared<wf::testing::crashing_store>(open(), 6, [&io] { io.stop(); });
-    {
-      wf::runtime rt(io.get_executor(), crashing, {.executor_id = "svc"});
-      register_chain(rt, p);
-      const auto input = chain_input({"A", "B"});
-      for (int i = 0; i < 3; ++i) asio::co_spawn(io, rt.execute("chain", "g" + std::to_string(i), input), asio::detached);
-      io.run();
-    }
-    crashing->detach();
-  }
+  auto start = [p](wf::runtime& rt) {
+    register_chain(rt, p);
+    const auto input = chain_input({"A", "B"});
+    for (int i = 0; i < 3; ++i)
+      asio::co_spawn(rt.get_executor(), rt.execute("chain", "g" + std::to_string(i), input), asio::detached);
+  };
+  REQUIRE(wf::testing::run_until_crash(open(), 6, {.executor_id = "svc"}, start));
   auto store = open();
   asio::io_context io;
   wf::runtime rt(io.get_executor(), store, {.executor_id = "svc"});
