@@ -43,18 +43,19 @@ class ongoing : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// The workflow's code no longer matches its journal: on replay it reached a
-/// step whose kind or name differs from the record at that position, or it
-/// ended while the journal holds more steps. The workflow is marked `stuck`
-/// and left untouched for a human to look at.
+/// The workflow's code no longer matches its journal: on replay it started an
+/// operation whose kind, name or branch id differs from the record of that
+/// operation id, or it ended while the journal holds operations it did not
+/// reach. The workflow is marked `stuck` and left untouched for a human to
+/// look at (`runtime::resume` once the code is fixed).
 class nondeterminism_error : public std::logic_error {
  public:
   nondeterminism_error(std::string gid, std::string expected, std::string recorded);
 
   const std::string& gid() const noexcept { return gid_; }
-  /// What the code asked for now, e.g. "branch 'TransIn' at #2".
+  /// What the code asked for now, e.g. "branch 'TransIn' (operation 2)".
   const std::string& expected() const noexcept { return expected_; }
-  /// What the journal holds at that position, e.g. "branch 'TransOut' at #2".
+  /// What the journal holds for that operation, e.g. "branch 'TransOut' (operation 2)".
   const std::string& recorded() const noexcept { return recorded_; }
 
  private:

@@ -15,9 +15,10 @@ namespace wf {
 /// the current interval without growing it.
 ///
 /// `max_attempts` bounds the *forward* phase: once that many runs have ended
-/// in a transient error, the workflow gives up and rolls back (0 = no bound).
-/// Commit and rollback handlers are retried with the same backoff but without
-/// a bound: they must eventually succeed.
+/// in a transient error (waits caused by a store error count too), the
+/// workflow gives up and rolls back (0 = no bound). Commit and rollback
+/// handlers are retried with the same backoff but without a bound: they must
+/// eventually succeed (the count goes on, but only decides a forward phase).
 struct retry_policy {
   std::chrono::milliseconds initial_interval{100};
   double coefficient = 2.0;

@@ -11,7 +11,7 @@
 //
 // (Name lambdas that capture by value before the co_await, as above, or pass
 // the values as arguments to a lambda without captures:
-//     co_await w.new_branch("TransOut").run([](const wf::branch_context& c, auto bank, auto amount) {
+//     co_await w.new_branch("TransOut").run([](const wf::branch_context& c, const auto& bank, auto amount) {
 //       return bank->trans_out(c, amount); }, bank, amount);
 // GCC before 13 miscompiles a capturing lambda written inside a co_await
 // expression and destroys its captures twice (GCC PR c++/100611); with such a
@@ -33,7 +33,7 @@
 //  * `now`, `uuid`, `random` and `record` journal the value; on replay the
 //    recorded value is returned.
 //  * Replay matches operations with the journal by operation id; a different
-//    kind or name for the same id is a `wf::nondeterminism_error`.
+//    kind, name or branch id for the same id is a `wf::nondeterminism_error`.
 //
 // Rules for workflow code (see docs/concepts.md): be deterministic between
 // these calls (no clocks, random numbers, I/O, or reading mutable globals
@@ -110,10 +110,15 @@ inline constexpr bool safe_in_co_await = true;
                 "co_await b.run(a);), or pass the values to a lambda without captures "                         \
                 "(b.run([](const wf::branch_context& c, auto x) {...}, x)). See docs/concepts.md, \"GCC 12\".")
 
-// Binds `args` after the context: `fn(ctx, args...)`.
+// Binds `args` after the context: `fn(ctx, args...)`, awaited inside a
+// coroutine of its own, so that parameters `fn` takes by value live until
+// the awaitable it returns has completed (they end with the full-expression).
 template <class F, class... A>
 auto bind_args(F fn, A... args) {
-  return [fn = std::move(fn), ... a = std::move(args)](const branch_context& c) mutable { return fn(c, a...); };
+  using awaitable_type = std::invoke_result_t<F&, const branch_context&, A&...>;
+  return [fn = std::move(fn), ... a = std::move(args)](const branch_context& c) mutable -> awaitable_type {
+    co_return co_await fn(c, a...);
+  };
 }
 }  // namespace detail
 

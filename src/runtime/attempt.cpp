@@ -180,7 +180,14 @@ asio::awaitable<std::string> attempt::record_value(std::string name, std::functi
   try {
     value = fn();
   } catch (...) {
+    // As for a branch: an error the code swallows still ends the run (a bug
+    // stops the workflow), so that a replay cannot take another path on it.
+    auto e = std::current_exception();
     engine_.unknown(s.id);
+    if (env_.classify(e) == error_kind::bug)
+      note_bug(e, describe(record_kind::value, s.name, s.id) + ": " + message_of(e));
+    else if (!transient_)
+      transient_ = e;
     throw;
   }
   if (too_large(value.size(), "the value '" + s.name + "'")) {
@@ -419,6 +426,11 @@ asio::awaitable<attempt_result> attempt::conclude(ending how, std::string value,
     ongoing_answer = transient_ongoing_;
   }
 
+  // Closing: an operation was halted (not run), so the code did not really
+  // finish, whatever it did with the halt: the workflow rolls back.
+  if (closing_reason_ && halted_ && !engine_.decision())
+    co_return co_await finish(engine_.decide(false, *closing_reason_), true);
+
   if (how == ending::returned || how == ending::business) {
     if (const auto* r = engine_.unreached()) {
       nondeterminism_error e(state_.gid, "the end of the workflow", describe(r->kind, r->name, r->op));
@@ -580,7 +592,9 @@ workflow::branch& workflow::branch::compensate_on_failure(bool yes) {
 asio::awaitable<std::string> workflow::branch::run_bytes(raw_action action) {
   if (ran_) attempt_->misuse("wf: branch '" + spec_.name + "' was run twice; make a new one with new_branch()");
   ran_ = true;
-  return detail::run_branch(attempt_, record_kind::branch, std::move(spec_), std::move(action));
+  detail::branch_spec spec = std::move(spec_);
+  spec_.name = spec.name;  // for the message, if it is run again
+  return detail::run_branch(attempt_, record_kind::branch, std::move(spec), std::move(action));
 }
 
 }  // namespace wf

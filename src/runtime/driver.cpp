@@ -92,7 +92,11 @@ asio::awaitable<std::optional<std::vector<journal_record>>> back_off(runtime::im
     state.attempts += 1;
     state.last_error = error;
     state.next_attempt_at = self.clock->now() + interval;
-    if (!closing) closing = closing_reason(state, reg, self.clock->now());
+    bool just_closed = false;
+    if (!closing) {
+      closing = closing_reason(state, reg, self.clock->now());
+      just_closed = closing.has_value();
+    }
     bool fenced = false;
     write w{state.gid, state.epoch, {}, detail::progress_of(state, workflow_status::running, {})};
     try {
@@ -101,9 +105,10 @@ asio::awaitable<std::optional<std::vector<journal_record>>> back_off(runtime::im
       error = std::string("store: ") + e.what();
     }
     if (fenced) co_return std::nullopt;
-    // Out of attempts or time: no wait; the next attempt closes the workflow
-    // (unless the store is failing: then always wait).
-    if (retry || !closing) co_await wait_until(self, a, state.next_attempt_at);
+    // Just out of attempts or time: no wait, the next attempt closes the
+    // workflow. Any other transient error (a handler failing in the rollback
+    // that closing started, the store failing) waits as usual.
+    if (retry || !just_closed) co_await wait_until(self, a, state.next_attempt_at);
     if (a.stop) co_return std::nullopt;
     try {
       co_return co_await self.st->journal(state.gid);
