@@ -89,6 +89,8 @@ struct gated_participant {
 
   asio::any_io_executor executor;
   std::set<std::string> refuse;
+  std::set<std::string> unavailable;              ///< actions that fail transiently, every time
+  std::map<std::string, int> flaky;               ///< actions that fail transiently the first n times
   std::vector<std::string> calls;                 ///< "A/action", "A/rollback"... in call order
   std::map<std::string, std::string> branch_ids;  ///< name -> the branch id its action was called with
   std::vector<std::string> finished;              ///< actions that ended (returned or refused), in order
@@ -105,6 +107,11 @@ struct gated_participant {
       co_await asio::post(executor, asio::use_awaitable);
     finished.push_back(name);
     if (refuse.count(name)) throw wf::failure(name + " refused");
+    if (unavailable.count(name)) throw std::runtime_error(name + " unavailable");
+    if (auto f = flaky.find(name); f != flaky.end() && f->second > 0) {
+      --f->second;
+      throw std::runtime_error(name + " unavailable for now");
+    }
     co_return "r:" + name;
   }
 
@@ -452,6 +459,51 @@ TEST_CASE("the failed branch of a parallel group is compensated only when asked,
   CHECK(proc.p->handler_calls("rollback") == expected);
 }
 
+TEST_CASE("when a parallel group runs out of attempts, the branch in flight is compensated first, then the completed ones latest first") {
+  const std::string kind = WF_EACH_STORE;
+  // A completes, then C; B fails transiently every time, after A and C.
+  par_process proc(make_store(kind), 0, {"A", "C", "B"});
+  proc.p->unavailable = {"B"};
+  auto options = fast_retries();
+  options.retry.max_attempts = 2;
+  register_group(proc.rt, proc.p, {}, options);
+
+  const auto out = proc.execute("group", "exhausted", group_input({"A", "B", "C"}));
+  REQUIRE_FALSE(out.succeeded());
+  CHECK_THAT(out.reason, Catch::StartsWith("retries exhausted after 2 attempt(s)") &&
+                             Catch::Contains("B unavailable"));
+  // A and C were journaled in the first attempt and not called again.
+  CHECK(proc.p->handler_calls("action") == std::vector<std::string>{"A", "B", "C", "B"});
+  const auto journal = proc.records("exhausted");
+  CHECK(outcome_order(journal) == std::vector<std::string>{"A", "C"});
+  const auto decision =
+      std::find_if(journal.begin(), journal.end(), [](const auto& r) { return r.kind == wf::record_kind::decision; });
+  REQUIRE(decision != journal.end());
+  CHECK(decision->in_flight == std::vector<std::uint32_t>{2});
+  // B's outcome is unknown: its compensation goes first (a no-op at a barrier if the action never applied).
+  CHECK(proc.p->handler_calls("rollback") == std::vector<std::string>{"B", "C", "A"});
+}
+
+TEST_CASE("a business failure beside a transient error in a parallel group waits for the unknown outcome before rolling back") {
+  const std::string kind = WF_EACH_STORE;
+  // A completes, B is refused, then C fails transiently (once): C's outcome is unknown.
+  par_process proc(make_store(kind), 3, {"A", "B", "C"});
+  proc.p->refuse = {"B"};
+  proc.p->flaky = {{"C", 1}};
+  register_group(proc.rt, proc.p);
+
+  const auto out = proc.execute("group", "mixed-errors", group_input({"A", "B", "C"}));
+  REQUIRE_FALSE(out.succeeded());
+  CHECK(out.reason == "B refused");
+  // The first run could not decide; the second replayed A and B and asked C again.
+  CHECK(proc.p->handler_calls("action") == std::vector<std::string>{"A", "B", "C", "C"});
+  CHECK(proc.state("mixed-errors")->attempts == 1);
+  const auto journal = proc.records("mixed-errors");
+  CHECK(outcome_order(journal) == std::vector<std::string>{"A", "B", "C"});
+  // C completed (in the second run): compensated first.
+  CHECK(proc.p->handler_calls("rollback") == std::vector<std::string>{"C", "A"});
+}
+
 // ---- 4: a branch started after another finished
 
 namespace {
@@ -609,6 +661,7 @@ struct hop_participant {
   wf::testing::effect_log& log;
   std::map<std::string, int> hops;  ///< hops an action takes (default 1)
   std::set<std::string> refuse;
+  std::set<std::string> unavailable;  ///< actions that fail transiently, every time
   /// Record in the log when called, not when done (then calls() is every action called).
   bool record_on_call = false;
 
@@ -620,6 +673,7 @@ struct hop_participant {
     auto ex = co_await asio::this_coro::executor;
     for (int i = 0; i < n; ++i) co_await asio::post(ex, asio::use_awaitable);
     if (refuse.count(name)) throw wf::failure(name + " refused");
+    if (unavailable.count(name)) throw std::runtime_error(name + " unavailable");
     if (!record_on_call) log.apply(c, name + "/action");
     co_return "r:" + name;
   }
@@ -652,8 +706,22 @@ asio::awaitable<std::string> hop_a_then_c(wf::workflow& w, std::shared_ptr<hop_p
 ///  "par_commit": A, B, C in parallel (completing B, C, A), committed, with commit and finish handlers;
 ///  "par_fail":   A, B, C, D in parallel; B fails while C and D are in flight; rollback and finish handlers;
 ///  "par_nested": B in parallel with (A, then C), completing B, A, C; then a failing check;
-///  "par_mixed":  a branch, a step and a recorded value in one when_all, then a branch.
+///  "par_mixed":  a branch, a step and a recorded value in one when_all, then a branch;
+///  "par_exhausted": A, B, C in parallel, at most 2 attempts (B may fail transiently every time).
 void register_hop_workflows(wf::runtime& rt, std::shared_ptr<hop_participant> p) {
+  auto two_attempts = fast_retries();
+  two_attempts.retry.max_attempts = 2;
+  rt.register_workflow(
+      "par_exhausted",
+      [p](wf::workflow& w, std::string) -> asio::awaitable<std::string> {
+        const handlers h{true, false, true, std::nullopt};
+        auto a = hop_branch(w, p, "A", h);
+        auto b = hop_branch(w, p, "B", h);
+        auto c = hop_branch(w, p, "C", h);
+        auto r = co_await wf::when_all(std::move(a), std::move(b), std::move(c));
+        co_return std::get<0>(r);
+      },
+      two_attempts);
   rt.register_workflow(
       "par_commit",
       [p](wf::workflow& w, std::string) -> asio::awaitable<std::string> {
@@ -702,16 +770,18 @@ void register_hop_workflows(wf::runtime& rt, std::shared_ptr<hop_participant> p)
 }
 
 wf::testing::crash_test_result crash_check_parallel(const std::string& kind, const std::string& workflow,
-                                                    std::map<std::string, int> hops, std::set<std::string> refuse = {}) {
+                                                    std::map<std::string, int> hops, std::set<std::string> refuse = {},
+                                                    std::set<std::string> unavailable = {}) {
   wf::testing::crash_test t;
   t.workflow = workflow;
   t.gid = "par-crash";
   t.make_store = store_per_run(kind);
   t.run_limit = std::chrono::seconds(10);
-  t.setup = [hops, refuse](wf::testing::effect_log& log) {
+  t.setup = [hops, refuse, unavailable](wf::testing::effect_log& log) {
     auto p = std::make_shared<hop_participant>(log);
     p->hops = hops;
     p->refuse = refuse;
+    p->unavailable = unavailable;
     return std::function<void(wf::runtime&)>([p](wf::runtime& rt) { register_hop_workflows(rt, p); });
   };
   return wf::testing::check_crash_recovery(t);
@@ -759,6 +829,17 @@ TEST_CASE("a branch started after another finished, with one in parallel, surviv
   CHECK(r.reference.reason == "check refused");
   CHECK(whats(r.reference_effects) == std::vector<std::string>{"B/action", "A/action", "C/action", "C/rollback",
                                                                 "A/rollback", "B/rollback"});
+}
+
+TEST_CASE("a parallel group that runs out of attempts with a branch in flight survives a fault at every journal write") {
+  const std::string kind = WF_EACH_STORE;
+  auto r = crash_check_parallel(kind, "par_exhausted", {{"A", 1}, {"B", 5}, {"C", 3}}, {}, {"B"});
+  INFO(r.describe());
+  CHECK(r.ok());
+  CHECK_THAT(r.reference.reason, Catch::StartsWith("retries exhausted after 2 attempt(s)"));
+  // B's compensation is sent first; its action never applied, so it has no effect (as at a barrier).
+  CHECK(whats(r.reference_effects) == std::vector<std::string>{"A/action", "C/action", "C/rollback", "A/rollback",
+                                                                "B/finish", "C/finish", "A/finish"});
 }
 
 TEST_CASE("a branch, a step and a recorded value in one when_all survive a fault at every journal write") {
