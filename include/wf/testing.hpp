@@ -2,7 +2,8 @@
 //
 // `check_crash_recovery` runs a workflow once, uninterrupted, and counts its
 // journal writes W. Then, for every N in 1..W, it runs it again from scratch
-// with a fault at write N, of each of these kinds:
+// with a fault at write N, of each of these kinds (crashing_store can also
+// put them at claims and lease renewals, for tests of your own):
 //  * refuse: the store refuses the write (and every later operation) as if
 //    the process had died just before it; the runtime and its io_context are
 //    torn down as a killed process would be, and a fresh runtime resumes from
@@ -100,8 +101,9 @@ enum class fault {
 
 /// Which store operations a fault point counts.
 enum class fault_point {
-  write,  ///< a creation, or one write of a commit()
-  claim,  ///< claim, claim_due, claim_resumable
+  write,    ///< a creation, or one write of a commit()
+  claim,    ///< claim, claim_due, claim_resumable
+  renewal,  ///< renew (takeover: the first gid renewed is claimed by another runner first)
 };
 
 /// A store decorator that injects one fault at the `at`-th operation of kind
@@ -124,6 +126,7 @@ class crashing_store final : public store_wrapper {
 
   std::size_t writes() const noexcept { return writes_; }
   std::size_t claims() const noexcept { return claims_; }
+  std::size_t renewals() const noexcept { return renewals_; }
   /// Whether the planned fault happened.
   bool faulted() const noexcept { return faulted_; }
   /// Whether it refused (the process is dead).
@@ -157,6 +160,7 @@ class crashing_store final : public store_wrapper {
   std::function<void()> on_crash_;
   std::size_t writes_ = 0;
   std::size_t claims_ = 0;
+  std::size_t renewals_ = 0;
   bool faulted_ = false;
   bool crashed_ = false;
 };

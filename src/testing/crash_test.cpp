@@ -54,10 +54,11 @@ void crashing_store::refuse(const std::string& what) {
 
 crashing_store::action crashing_store::next(fault_point p) {
   check_alive();
-  const auto n = p == fault_point::write ? ++writes_ : ++claims_;
+  const auto n = p == fault_point::write ? ++writes_ : p == fault_point::claim ? ++claims_ : ++renewals_;
   if (plan_.at == 0 || p != plan_.point || n != plan_.at) return action::go;
   faulted_ = true;
-  const std::string what = std::string(p == fault_point::write ? "write " : "claim ") + std::to_string(n);
+  const char* kind = p == fault_point::write ? "write " : p == fault_point::claim ? "claim " : "renewal ";
+  const std::string what = kind + std::to_string(n);
   switch (plan_.kind) {
     case fault::refuse: refuse(what);
     case fault::in_doubt: return action::in_doubt;
@@ -127,8 +128,12 @@ asio::awaitable<std::vector<journal_record>> crashing_store::journal(std::string
 
 asio::awaitable<std::vector<std::string>> crashing_store::renew(std::string owner, std::vector<std::string> gids,
                                                                 std::chrono::milliseconds lease) {
-  check_alive();
-  co_return co_await forward().renew(std::move(owner), std::move(gids), lease);
+  const auto a = next(fault_point::renewal);
+  if (a == action::takeover && !gids.empty())
+    co_await forward().claim(gids.front(), plan_.taker, std::chrono::seconds(30));
+  auto lost = co_await forward().renew(std::move(owner), std::move(gids), lease);
+  if (a == action::in_doubt) report_in_doubt("a lease renewal");
+  co_return lost;
 }
 
 asio::awaitable<void> crashing_store::release(std::string owner, std::vector<std::string> gids) {
