@@ -36,6 +36,7 @@
 #ifndef WF_POSTGRES_STORE_HPP
 #define WF_POSTGRES_STORE_HPP
 
+#include <wf/observer.hpp>
 #include <wf/store.hpp>
 
 #include <chrono>
@@ -67,6 +68,9 @@ struct postgres_options {
   /// Retrying mode for services that start before their database: keep
   /// trying to connect for this long before `open` gives up (0: try once).
   std::chrono::milliseconds wait_for_database{0};
+  /// Told of each group commit (`observer::group_committed`), from the
+  /// store's writer thread. Null: none.
+  std::shared_ptr<wf::observer> observer{};
 };
 
 /// The database could not be used: unreachable, authentication failed, a

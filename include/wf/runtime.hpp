@@ -31,6 +31,7 @@
 #include <wf/codec.hpp>
 #include <wf/errors.hpp>
 #include <wf/journal.hpp>
+#include <wf/observer.hpp>
 #include <wf/retry_policy.hpp>
 #include <wf/store.hpp>
 #include <wf/workflow.hpp>
@@ -81,6 +82,8 @@ struct runtime_options {
   std::shared_ptr<wf::clock> clock{};
   /// How errors are classified (business, transient, bug). Null: `wf::classify`.
   std::function<error_kind(const std::exception_ptr&)> classify{};
+  /// Told what the runtime does (wf/observer.hpp; wf::json_logger, wf::metrics). Null: none.
+  std::shared_ptr<wf::observer> observer{};
 };
 
 /// The result of a finished workflow.

@@ -69,8 +69,9 @@ enum class claim_status : std::uint8_t {
 
 struct claim_result {
   claim_status status = claim_status::not_found;
-  workflow_state state;                 ///< valid unless not_found
-  std::vector<journal_record> journal;  ///< filled when claimed
+  workflow_state state{};                 ///< valid unless not_found
+  std::vector<journal_record> journal{};  ///< filled when claimed
+  std::string previous_owner{};           ///< when claimed: the owner before this claim ("" if none)
 };
 
 /// Which workflows a poller or a recovering runner claims (store_scheduling).

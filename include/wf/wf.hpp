@@ -9,6 +9,7 @@
 #include <wf/errors.hpp>
 #include <wf/journal.hpp>
 #include <wf/memory_store.hpp>
+#include <wf/observer.hpp>
 #include <wf/retry_policy.hpp>
 #include <wf/runtime.hpp>
 #include <wf/store.hpp>

@@ -47,6 +47,15 @@ bool is_ongoing(const std::exception_ptr& e) {
 }
 }  // namespace
 
+call_end call_end_of(error_kind kind, const std::exception_ptr& e) {
+  switch (kind) {
+    case error_kind::business: return call_end::failure;
+    case error_kind::bug: return call_end::bug;
+    case error_kind::transient: return is_ongoing(e) ? call_end::ongoing : call_end::transient;
+  }
+  return call_end::transient;
+}
+
 std::string message_of(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
@@ -203,6 +212,10 @@ void attempt::launch(op_slot& slot, raw_action action) {
   slot.running = true;
   ++actions_running_;
   const branch_context ctx{state_.gid, slot.branch_text, "action", slot.name};
+  if (env_.obs) {
+    slot.started = std::chrono::steady_clock::now();
+    notify(env_.obs, [&](observer& o) { o.call_started(ref(), ctx); });
+  }
   auto done = [this, op = slot.id](std::exception_ptr e, action_outcome o) { on_action_done(op, e, std::move(o)); };
   asio::co_spawn(env_.executor, call_action(ctx, std::move(action)),
                  asio::bind_cancellation_slot(slot.cancel.slot(), std::move(done)));
@@ -219,8 +232,16 @@ void attempt::on_action_done(std::uint32_t op, std::exception_ptr error, action_
   auto& s = *slot(op);
   s.running = false;
   --actions_running_;
+  const auto kind = error ? env_.classify(error) : error_kind::transient;
+  if (env_.obs) {
+    const branch_context ctx{state_.gid, s.branch_text, "action", s.name};
+    const auto how = error ? call_end_of(kind, error) : call_end::ok;
+    const auto latency = std::chrono::steady_clock::now() - s.started;
+    const std::string message = error ? message_of(error) : std::string();
+    notify(env_.obs, [&](observer& o) { o.call_ended(ref(), ctx, how, latency, message); });
+  }
   if (error) {
-    switch (env_.classify(error)) {
+    switch (kind) {
       case error_kind::business:
         outcome.failed = true;
         outcome.payload = message_of(error);
@@ -305,11 +326,14 @@ asio::awaitable<void> attempt::flush() {
     }
     write_status status = write_status::ok;
     std::exception_ptr error;
+    const auto written = std::chrono::steady_clock::now();
     try {
       status = co_await commit_one(env_.st, std::move(w));
     } catch (...) {
       error = std::current_exception();
     }
+    if (!error && status == write_status::ok)
+      notify(env_.obs, [&](observer& o) { o.journal_written(ref(), batch.size(), std::chrono::steady_clock::now() - written); });
     if (error || status != write_status::ok) {
       if (error)
         broken_ = error;  // the write may or may not have landed: this run writes nothing more
@@ -454,7 +478,10 @@ asio::awaitable<attempt_result> attempt::conclude(ending how, std::string value,
 asio::awaitable<void> attempt::append(std::vector<journal_record> records, std::optional<progress> p) {
   for (auto& r : records) r.seq = engine_.next_seq() + static_cast<std::uint32_t>(&r - records.data());
   write w{state_.gid, state_.epoch, records, std::move(p)};
+  const auto written = std::chrono::steady_clock::now();
   const auto status = co_await commit_one(env_.st, std::move(w));
+  if (status == write_status::ok)
+    notify(env_.obs, [&](observer& o) { o.journal_written(ref(), records.size(), std::chrono::steady_clock::now() - written); });
   if (status != write_status::ok) {
     stop(stop_cause::lease_lost);
     std::rethrow_exception(stop_);
@@ -491,6 +518,8 @@ asio::awaitable<attempt_result> attempt::finish(journal_record decision, bool re
                                                           : s.on_finish;
       const branch_context ctx{state_.gid, s.branch_text, op_name(h.kind), s.name};
       std::exception_ptr error;
+      const auto called = std::chrono::steady_clock::now();
+      notify(env_.obs, [&](observer& o) { o.call_started(ref(), ctx); });
       try {
         auto token = asio::bind_cancellation_slot(handler_cancel_.slot(), asio::use_awaitable);
         co_await asio::co_spawn(env_.executor, fn(ctx), token);
@@ -498,6 +527,13 @@ asio::awaitable<attempt_result> attempt::finish(journal_record decision, bool re
         error = std::current_exception();
       }
       handler_cancel_.slot().clear();
+      if (env_.obs) {
+        const auto how = error ? call_end_of(env_.classify(error), error) : call_end::ok;
+        const std::string message = error ? message_of(error) : std::string();
+        notify(env_.obs, [&](observer& o) {
+          o.call_ended(ref(), ctx, how, std::chrono::steady_clock::now() - called, message);
+        });
+      }
       if (stop_) co_return stop_result();
       if (error) {
         const auto what = std::string(op_name(h.kind)) + " handler of " + describe(record_kind::branch, s.name, h.op) +

@@ -13,6 +13,7 @@
 
 #include <wf/clock.hpp>
 #include <wf/errors.hpp>
+#include <wf/observer.hpp>
 #include <wf/runtime.hpp>
 #include <wf/store.hpp>
 #include <wf/workflow.hpp>
@@ -43,7 +44,21 @@ struct attempt_env {
   wf::clock& clock;
   const std::function<error_kind(const std::exception_ptr&)>& classify;
   std::mt19937_64& rng;
+  wf::observer* obs = nullptr;
 };
+
+/// Calls `hook(*obs)` if there is an observer; what it throws is swallowed.
+template <class Hook>
+void notify(wf::observer* obs, Hook&& hook) noexcept {
+  if (!obs) return;
+  try {
+    hook(*obs);
+  } catch (...) {
+  }
+}
+
+/// What an error means for an observer's call_ended.
+call_end call_end_of(error_kind kind, const std::exception_ptr& e);
 
 /// What is stored of a workflow's progress: `status` and `result`, with the
 /// attempts, last error and next attempt time `s` has.
@@ -152,6 +167,7 @@ class attempt {
     one_handler<void(std::exception_ptr, std::string)> waiter;
     boost::asio::cancellation_signal cancel;
     bool running = false;  // its action is running
+    std::chrono::steady_clock::time_point started{};  // when its action was called (with an observer)
   };
   struct queued {
     journal_record record;
@@ -191,6 +207,7 @@ class attempt {
   attempt_result stop_result() const;
   attempt_result transient_result(std::string error, bool ongoing) const;
   op_slot* slot(std::uint32_t op) noexcept { return op == 0 || op > ops_.size() ? nullptr : &ops_[op - 1]; }
+  workflow_ref ref() const noexcept { return {state_.gid, state_.name}; }
 
   attempt_env env_;
   const registration& reg_;

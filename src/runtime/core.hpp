@@ -82,7 +82,11 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
   bool context_gone = false;
   void context_shutdown();
 
-  detail::attempt_env env() { return {ex, *st, *clock, classify, rng}; }
+  detail::attempt_env env() { return {ex, *st, *clock, classify, rng, options.observer.get()}; }
+  wf::observer* obs() const noexcept { return options.observer.get(); }
+  bool is_takeover(const std::string& previous_owner) const {
+    return !previous_owner.empty() && previous_owner != options.executor_id;
+  }
   /// A claim of `limit` workflows of the names registered here.
   claim_request claims(std::size_t limit) const;
 

@@ -64,6 +64,17 @@ asio::awaitable<void> mark_stuck(runtime::impl& self, const workflow_state& stat
   }
 }
 
+attempt_end ending_of(result_kind k) {
+  switch (k) {
+    case result_kind::finished: return attempt_end::finished;
+    case result_kind::transient: return attempt_end::transient;
+    case result_kind::stuck: return attempt_end::stuck;
+    case result_kind::lease_lost: return attempt_end::lease_lost;
+    case result_kind::stopped: return attempt_end::stopped;
+  }
+  return attempt_end::transient;
+}
+
 std::exception_ptr shutdown_error_of(const std::string& gid) {
   return std::make_exception_ptr(
       shutdown_error("wf: the runtime shut down; workflow '" + gid + "' was given back to the store"));
@@ -138,13 +149,22 @@ asio::awaitable<void> runtime::impl::drive(std::shared_ptr<impl> self, const det
   // attempt closes it. A workflow taken over after its last attempt was
   // counted (and before its decision was written) closes at once.
   std::optional<std::string> closing = out_of_attempts(state, reg);
+  const workflow_ref ref{state.gid, state.name};
   for (;;) {
+    const auto number = state.attempts + 1;
+    detail::notify(self->obs(), [&](observer& o) { o.attempt_started(ref, number, closing.has_value()); });
     auto r = co_await run_attempt(*self, reg, *a, state, std::move(journal), closing);
+    if (r.what != result_kind::transient)
+      detail::notify(self->obs(), [&](observer& o) { o.attempt_ended(ref, number, ending_of(r.what), r.error, {}); });
     switch (r.what) {
       case result_kind::finished:
+        detail::notify(self->obs(), [&](observer& o) {
+          o.workflow_finished(ref, r.out.status, r.out.succeeded() ? r.out.result : r.out.reason);
+        });
         self->complete(state.gid, a, std::move(r.out), nullptr);
         co_return;
       case result_kind::stuck:
+        detail::notify(self->obs(), [&](observer& o) { o.workflow_finished(ref, workflow_status::stuck, r.error); });
         co_await mark_stuck(*self, state, r.error);
         self->complete(state.gid, a, std::nullopt, r.exception);
         co_return;
@@ -159,6 +179,10 @@ asio::awaitable<void> runtime::impl::drive(std::shared_ptr<impl> self, const det
         break;
     }
     interval = reg.options.retry.next_interval(interval, !r.ongoing);
+    const auto next_at = self->clock->now() + interval;
+    detail::notify(self->obs(), [&](observer& o) {
+      o.attempt_ended(ref, number, attempt_end::transient, r.error, next_at);
+    });
     auto next = co_await back_off(*self, reg, *a, state, std::move(r.error), interval, closing);
     if (!next) {
       if (a->stop == detail::attempt::stop_cause::shutdown) {

@@ -43,9 +43,12 @@ asio::awaitable<void> runtime::impl::renew_leases(std::shared_ptr<impl> self) {
       // runs out meanwhile, the next write is fenced.)
       continue;
     }
+    detail::notify(self->obs(), [&](observer& o) { o.leases_renewed(self->active.size(), lost.size()); });
     for (const auto& gid : lost) {
       auto it = self->active.find(gid);
-      if (it != self->active.end()) it->second->request_stop(detail::attempt::stop_cause::lease_lost);
+      if (it == self->active.end() || it->second->done) continue;
+      detail::notify(self->obs(), [&](observer& o) { o.lease_lost({it->first, it->second->name}); });
+      it->second->request_stop(detail::attempt::stop_cause::lease_lost);
     }
   }
   self->renewing = false;

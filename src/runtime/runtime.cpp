@@ -135,6 +135,9 @@ claim_request runtime::impl::claims(std::size_t limit) const {
 bool runtime::impl::adopt(claim_result& c) {
   auto reg = registry.find(c.state.name);
   if (reg == registry.end() || active.count(c.state.gid)) return false;
+  detail::notify(obs(), [&](observer& o) {
+    o.workflow_resumed({c.state.gid, c.state.name}, c.previous_owner, is_takeover(c.previous_owner));
+  });
   auto a = begin(c.state.gid, c.state.name, c.state.input);
   start(reg->second, std::move(a), std::move(c.state), std::move(c.journal));
   return true;
@@ -294,6 +297,7 @@ asio::awaitable<std::shared_ptr<runtime::active>> runtime::join_or_start(std::st
                              self->clock->now());
     auto created = co_await self->st->create(std::move(init));
     if (created.created) {
+      detail::notify(self->obs(), [&](observer& o) { o.workflow_created({gid, name}); });
       self->start(reg, a, std::move(created.state), {});
     } else {
       check_same(gid, name, input, created.state.name, created.state.input);
@@ -301,6 +305,9 @@ asio::awaitable<std::shared_ptr<runtime::active>> runtime::join_or_start(std::st
       for (;;) {
         auto c = co_await self->st->claim(gid, self->options.executor_id, self->options.lease_duration);
         if (c.status == claim_status::claimed) {
+          detail::notify(self->obs(), [&](observer& o) {
+            o.workflow_resumed({gid, name}, c.previous_owner, self->is_takeover(c.previous_owner));
+          });
           self->start(reg, a, std::move(c.state), std::move(c.journal));
           break;
         }

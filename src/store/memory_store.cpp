@@ -39,11 +39,12 @@ bool memory_store::claimable(const workflow_state& s, const std::string& owner, 
 claim_result memory_store::take(entry& e, std::string owner, std::chrono::milliseconds lease,
                                 wall_clock::time_point now) {
   auto& s = e.state;
+  std::string previous = std::move(s.owner);
   s.epoch += 1;
   s.owner = std::move(owner);
   s.lease_expires = now + lease;
   s.updated_at = now;
-  return claim_result{claim_status::claimed, s, e.journal};
+  return claim_result{claim_status::claimed, s, e.journal, std::move(previous)};
 }
 
 asio::awaitable<claim_result> memory_store::claim(std::string gid, std::string owner,

@@ -130,7 +130,8 @@ group_writer::group_writer(const postgres_options& o, session::prepare_fn prepar
     : session_(o.connection, std::move(prepare), reconnects),
       schema_(o.schema),
       max_batch_(std::max<std::size_t>(1, o.max_batch)),
-      wait_(o.batch_wait) {
+      wait_(o.batch_wait),
+      observer_(o.observer) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -177,7 +178,14 @@ void group_writer::commit_group(std::vector<std::unique_ptr<write_op>>& group) {
   std::exception_ptr error;
   bool statement_error = false;
   try {
+    const auto started = std::chrono::steady_clock::now();
     run_transaction(group.begin(), group.end());
+    if (observer_) {
+      try {
+        observer_->group_committed(group.size(), std::chrono::steady_clock::now() - started);
+      } catch (...) {
+      }
+    }
   } catch (const pqxx::sql_error& e) {
     // Waiting for a lock too long (another runner, maybe frozen, holds the
     // row) is the group's condition, not one write's: retrying the writes

@@ -88,6 +88,7 @@ class group_writer {
   bool stopping_ = false;
   std::atomic<std::uint64_t> transactions_{0};
   std::atomic<std::uint64_t> writes_{0};
+  std::shared_ptr<wf::observer> observer_;
   std::thread thread_;
 };
 

@@ -124,6 +124,7 @@ asio::awaitable<claim_result> postgres_store::claim(std::string gid, std::string
     } else {
       r.status = claim_status::claimed;
       r.state = pg::state_from_row(rows[0]);
+      r.previous_owner = rows[0][14].as<std::string>();
       r.journal = read_journal(tx, gid);
     }
     tx.commit();
@@ -143,6 +144,7 @@ std::vector<claim_result> with_journals(pqxx::work& tx, const pqxx::result& pick
     claim_result r;
     r.status = claim_status::claimed;
     r.state = pg::state_from_row(row);
+    r.previous_owner = row[14].as<std::string>();
     index[r.state.gid] = out.size();
     gids.push_back(r.state.gid);
     out.push_back(std::move(r));

@@ -98,24 +98,27 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
     INSERT INTO {s}.journal (gid, seq, kind, name, branch, failed, payload, epoch, op, in_flight)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, 0), NULLIF($10, '')::integer[]))"));
   c.prepare("wf_fence", sql("SELECT epoch FROM {s}.workflows WHERE gid = $1"));
+  // Every claim returns the workflow's columns, then the owner it had before.
   c.prepare("wf_claim", sql(R"(
+    WITH old AS (SELECT gid AS old_gid, owner AS old_owner FROM {s}.workflows WHERE gid = $1 FOR UPDATE)
     UPDATE {s}.workflows
     SET epoch = epoch + 1, owner = $2, lease_expires = now() + $3 * interval '1 millisecond', updated_at = now()
-    WHERE gid = $1 AND status = 0 AND (owner = $2 OR owner = '' OR lease_expires <= now())
-    RETURNING {cols})"));
+    FROM old
+    WHERE gid = old.old_gid AND status = 0 AND (owner = $2 OR owner = '' OR lease_expires <= now())
+    RETURNING {cols}, old.old_owner)"));
   // Claims up to $3 workflows that `which` selects, in `order`, for owner $1 with
   // a lease of $2 ms; only those named in $4 (unless $5: any name).
   auto claim_sql = [&](const std::string& which, const std::string& order) {
     return sql(R"(
     WITH picked AS (
-      SELECT gid AS picked_gid FROM {s}.workflows
+      SELECT gid AS picked_gid, owner AS picked_owner FROM {s}.workflows
       WHERE status = 0 AND ($5 OR name = ANY($4::text[])) AND )" + which + R"(
       ORDER BY )" + order + R"( LIMIT $3
       FOR UPDATE SKIP LOCKED)
     UPDATE {s}.workflows AS w
     SET epoch = w.epoch + 1, owner = $1, lease_expires = now() + $2 * interval '1 millisecond', updated_at = now()
     FROM picked WHERE w.gid = picked.picked_gid
-    RETURNING {cols})");
+    RETURNING {cols}, picked.picked_owner)");
   };
   // Due: enqueued or released ones, and those whose lease expired (this runner's own
   // too: it stopped renewing them), once their next attempt is due.
