@@ -3,6 +3,7 @@
 #ifndef WF_TESTS_SUPPORT_HPP
 #define WF_TESTS_SUPPORT_HPP
 
+#include <wf/json.hpp>
 #include <wf/memory_store.hpp>
 #include <wf/postgres_store.hpp>
 #include <wf/runtime.hpp>

@@ -3,8 +3,10 @@
 // Inputs, results, branch results and recorded values travel and are stored
 // as bytes (`std::string`). A `wf::codec<T>` says how a `T` becomes bytes:
 // provided here for `std::string` (as is), `void`, arithmetic types (decimal
-// text) and `boost::json::value` (serialized JSON). `wf/protobuf.hpp` adds
-// every Protobuf message type. Specialise `wf::codec` for your own types:
+// text) and `bool`. `wf/json.hpp` adds `boost::json::value` (serialized JSON)
+// and `wf/protobuf.hpp` every Protobuf message type, each with its own target
+// (`wf::json`, `wf::protobuf`), so that the core headers need neither library.
+// Specialise `wf::codec` for your own types:
 //
 //     template <> struct wf::codec<my_type> {
 //       static std::string encode(const my_type&);
@@ -14,10 +16,6 @@
 #define WF_CODEC_HPP
 
 #include <wf/errors.hpp>
-
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
 
 #include <charconv>
 #include <string>
@@ -59,17 +57,6 @@ struct codec<bool> {
     if (b == "true") return true;
     if (b == "false") return false;
     throw decode_error("wf::codec: not a bool: '" + std::string(b.substr(0, 64)) + "'");
-  }
-};
-
-template <>
-struct codec<boost::json::value> {
-  static std::string encode(const boost::json::value& v) { return boost::json::serialize(v); }
-  static boost::json::value decode(std::string_view b) {
-    boost::system::error_code ec;
-    auto v = boost::json::parse(b, ec);
-    if (ec) throw decode_error("wf::codec: invalid JSON: " + ec.message());
-    return v;
   }
 };
 

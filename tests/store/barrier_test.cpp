@@ -1,5 +1,6 @@
-// The participant's barrier: parsing DTM's conventions, and the guarantees
-// against PostgreSQL (skipped when no database is given: WF_TEST_PG_URL).
+// The participant's barrier: parsing DTM's conventions (wf/barrier_info.hpp,
+// in the core), and the guarantees against PostgreSQL (skipped when no
+// database is given: WF_TEST_PG_URL).
 #include <wf/barrier.hpp>
 
 #include "support.hpp"
