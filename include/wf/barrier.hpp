@@ -57,6 +57,14 @@
 
 namespace wf {
 
+/// Whether wf accepts `name` as a schema or table name: 1-63 characters of
+/// a-z, 0-9 and _, not starting with a digit. The rule wf applies to the
+/// barrier's table (each part of "schema.table") and to postgres_store's
+/// schema; such a name is safe to splice into SQL between double quotes, as
+/// wf does (so that a name that is an SQL keyword works too). For a
+/// participant that keeps its own tables next to the barrier's.
+bool valid_identifier(std::string_view name) noexcept;
+
 /// Creates the barrier table `table` ("schema.table" or "table"; each part
 /// 1-63 characters of a-z, 0-9 and _, not starting with a digit) and its
 /// schema if they do not exist, in one transaction. Idempotent, and safe to

@@ -202,6 +202,16 @@ TEST_CASE("a barrier refuses incomplete info and bad table names before any SQL"
   CHECK(wf::barrier(info("g", "action")).info() == info("g", "action"));
 }
 
+TEST_CASE("valid_identifier is the rule of the barrier's table names, for a participant's own tables", "[barrier]") {
+  for (const char* good : {"bank", "_b", "bank_2", "select"}) {
+    CHECK(wf::valid_identifier(good));
+    CHECK(wf::barrier(info("g", "action"), std::string(good) + ".barrier").table() == std::string(good) + ".barrier");
+  }
+  for (const char* bad : {"", "Bank", "9bank", "a-b", "a.b", "\"a\"", "caf\xc3\xa9"}) CHECK_FALSE(wf::valid_identifier(bad));
+  CHECK(wf::valid_identifier(std::string(63, 'a')));
+  CHECK_FALSE(wf::valid_identifier(std::string(64, 'a')));
+}
+
 TEST_CASE("create_barrier_table is idempotent and makes the table of sql/barrier.sql", "[barrier]") {
   WF_REQUIRE_DATABASE();
   pqxx::connection c(pg_url());

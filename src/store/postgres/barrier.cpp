@@ -49,6 +49,8 @@ table_name checked_table(const std::string& name) {
 
 }  // namespace
 
+bool valid_identifier(std::string_view name) noexcept { return detail::pg::valid_identifier(name); }
+
 void create_barrier_table(pqxx::connection& c, const std::string& table) {
   const table_name t = checked_table(table);
   pqxx::work tx(c);
