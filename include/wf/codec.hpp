@@ -25,8 +25,22 @@
 
 namespace wf {
 
+namespace detail {
+template <class T>
+inline constexpr bool no_codec = false;  // dependent, so that the assertion fires only when used
+}  // namespace detail
+
+// Only reached for a type nobody gave a codec: says what to do, rather than
+// leaving the user with "incomplete type" deep inside the runtime's templates.
 template <class T, class Enable = void>
-struct codec;  // no codec for this type: specialise wf::codec<T>
+struct codec {
+  static_assert(detail::no_codec<T>,
+                "wf: no wf::codec<T> for this type: include <wf/json.hpp> (boost::json::value) or "
+                "<wf/protobuf.hpp> (Protobuf messages), or specialise wf::codec<T> (see wf/codec.hpp)");
+  // Declared only, so that the assertion is the one error a user sees.
+  static std::string encode(const T&);
+  static T decode(std::string_view);
+};
 
 template <>
 struct codec<std::string> {
