@@ -88,7 +88,7 @@ TEST_CASE("ten thousand workflows run concurrently on one thread") {
   const auto input = chain_input({"A", "B"});
   int succeeded = 0;
   for (int i = 0; i < n; ++i)
-    asio::co_spawn(f.io, f.rt.execute("chain", "g" + std::to_string(i), input),
+    asio::co_spawn(f.io, f.rt.execute("chain", numbered("g", i), input),
                    [&](std::exception_ptr e, wf::outcome o) {
                      if (!e && o.succeeded()) ++succeeded;
                    });
@@ -126,7 +126,7 @@ TEST_CASE("recover resumes the unfinished workflows of a restarted runner") {
       wf::runtime rt(io.get_executor(), crashing, {.executor_id = "svc"});
       register_chain(rt, p);
       const auto input = chain_input({"A", "B"});
-      for (int i = 0; i < 3; ++i) asio::co_spawn(io, rt.execute("chain", "g" + std::to_string(i), input), asio::detached);
+      for (int i = 0; i < 3; ++i) asio::co_spawn(io, rt.execute("chain", numbered("g", i), input), asio::detached);
       io.run();
     }
     crashing->detach();
@@ -139,7 +139,7 @@ TEST_CASE("recover resumes the unfinished workflows of a restarted runner") {
   CHECK(resumed == 3);
   io.restart();
   io.run();
-  for (int i = 0; i < 3; ++i) CHECK(run(io, store->find("g" + std::to_string(i)))->status == wf::workflow_status::succeeded);
+  for (int i = 0; i < 3; ++i) CHECK(run(io, store->find(numbered("g", i)))->status == wf::workflow_status::succeeded);
   CHECK(log.effects().size() == 6);
 }
 

@@ -403,7 +403,7 @@ TEST_CASE("a rollback and its action arriving at once: both take effect or neith
   bank b;
   constexpr int n = 200;
   std::vector<std::string> gids;
-  for (int i = 0; i < n; ++i) gids.push_back("g" + std::to_string(i));
+  for (int i = 0; i < n; ++i) gids.push_back(numbered("g", i));
   std::vector<char> action_ran(n), rollback_ran(n);
   std::vector<std::atomic<bool>> started(n);
   std::barrier sync(2);
