@@ -9,7 +9,7 @@
 // "key=value" lines); the rest is the text.
 #include "text.hpp"
 
-#include <wf/barrier.hpp>
+#include <wf/barrier_info.hpp>
 
 #include <boost/url/src.hpp>  // Boost.URL compiled here, instrumented
 

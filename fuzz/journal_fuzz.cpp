@@ -20,6 +20,7 @@
 
 #include <wf/codec.hpp>
 #include <wf/errors.hpp>
+#include <wf/json.hpp>
 
 #include <boost/json/src.hpp>  // Boost.JSON compiled here, instrumented
 

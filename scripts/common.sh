@@ -1,7 +1,8 @@
 # Shared by scripts/test, scripts/demo: installs what wf needs from Debian's
 # packages (only what is missing), then configures and builds with Ninja.
-# Sourced, not run. Honours BUILD_DIR (default: build), BUILD_TYPE and
-# WF_CMAKE_ARGS (extra arguments for cmake).
+# Sourced, not run. Honours BUILD_DIR (default: build), BUILD_TYPE,
+# WF_CMAKE_ARGS (extra arguments for cmake) and WF_WERROR (ON: warnings are
+# errors; scripts/test sets it, a user's build leaves it off).
 
 set -euo pipefail
 
@@ -39,13 +40,14 @@ wf_install_packages() {
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# wf_build [TARGET]: everything, or only TARGET.
+# wf_build [TARGET...]: everything, or only the TARGETs.
 wf_build() {
-  wf_log "configuring ($BUILD_TYPE) in $BUILD_DIR"
+  wf_log "configuring ($BUILD_TYPE${CXX:+, $CXX}) in $BUILD_DIR"
   # shellcheck disable=SC2086
-  cmake -S "$WF_ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${WF_CMAKE_ARGS:-} >/dev/null
-  wf_log "building ${1:-everything}"
-  cmake --build "$BUILD_DIR" --parallel "$(nproc)" ${1:+--target "$1"}
+  cmake -S "$WF_ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" \
+    ${WF_WERROR:+-DWF_WERROR="$WF_WERROR"} ${WF_CMAKE_ARGS:-} >/dev/null
+  wf_log "building ${*:-everything}"
+  cmake --build "$BUILD_DIR" --parallel "$(nproc)" ${1:+--target "$@"}
 }
 
 # ---- a throwaway PostgreSQL 15 cluster for the tests

@@ -1,5 +1,5 @@
-// Precompiled header for wf's own translation units: the heavy Asio and
-// Boost.JSON headers every file of the runtime needs.
+// Precompiled header for wf's own translation units: the heavy Asio headers
+// every file of the runtime needs.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -8,7 +8,6 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/value.hpp>
 
 #include <chrono>
 #include <functional>

@@ -4,6 +4,7 @@
 #include <wf/errors.hpp>
 #include <wf/barrier.hpp>
 #include <wf/http.hpp>
+#include <wf/json.hpp>
 #include <wf/journal.hpp>
 #include <wf/memory_store.hpp>
 #include <wf/protobuf.hpp>

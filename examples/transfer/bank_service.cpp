@@ -37,10 +37,12 @@ namespace transfer {
 
 namespace {
 
+// The bank's tables live next to its barrier table, so its schema follows the
+// barrier's naming rule: wf::valid_identifier, which also makes it safe to quote.
 void check_schema_name(const std::string& s) {
-  bool ok = !s.empty() && s.size() <= 63 && !(s[0] >= '0' && s[0] <= '9');
-  for (char ch : s) ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_');
-  if (!ok) throw std::invalid_argument("bank: schema name must be 1-63 characters of a-z, 0-9 and _: '" + s + "'");
+  if (!wf::valid_identifier(s))
+    throw std::invalid_argument("bank: schema name must be 1-63 characters of a-z, 0-9 and _, not starting with a "
+                                "digit: '" + s + "'");
 }
 
 // Which ops a method accepts: wf's op, and DTM's name for it in sagas and TCC.

@@ -12,6 +12,7 @@
 
 #include "bank.hpp"
 
+#include <wf/json.hpp>
 #include <wf/runtime.hpp>
 
 #include <boost/json/value.hpp>

@@ -34,6 +34,10 @@
 // create_barrier_table() at start-up, or with sql/barrier.sql in migrations.
 // See docs/participants.md.
 //
+// Reading the ids (barrier_info, barrier_from_query, barrier_from_metadata)
+// is in wf/barrier_info.hpp, included here: it belongs to the core (wf::wf),
+// so a participant that keeps its data elsewhere uses it without libpqxx.
+//
 // Thread-safety: the free functions may be called from any thread. A barrier
 // object counts its calls, so it belongs to one request handler and one thread
 // at a time; make a new one per incoming request. A pqxx::connection is used
@@ -42,41 +46,24 @@
 #ifndef WF_BARRIER_HPP
 #define WF_BARRIER_HPP
 
+#include <wf/barrier_info.hpp>
+
 #include <pqxx/connection>
 #include <pqxx/transaction>
 
 #include <functional>
-#include <map>
 #include <string>
 #include <string_view>
 
 namespace wf {
 
-/// Which call of which workflow a participant is serving, as DTM sends it.
-struct barrier_info {
-  std::string trans_type;  ///< "workflow" for wf (DTM also sends "saga", "tcc"...)
-  std::string gid;         ///< the workflow id
-  std::string branch_id;   ///< the branch, e.g. "01"
-  std::string op;          ///< "action", "rollback", "commit", "finish", "try", "confirm", "cancel", "compensate"
-
-  friend bool operator==(const barrier_info&, const barrier_info&) = default;
-};
-
-/// Reads the barrier info of an HTTP call: the query parameters gid,
-/// trans_type, branch_id and op, percent-decoded ('+' is a space, as in HTML
-/// forms and Go's url.Values). `target_or_query` is a request target
-/// ("/transfer?gid=g1&trans_type=workflow&branch_id=01&op=action"), an
-/// absolute URL ("http://host/transfer?..."), or just the query, with or
-/// without its leading '?'. Other parameters are ignored.
-/// Throws std::invalid_argument, naming the parameter, when one of the four is
-/// missing, empty, given twice with different values or too long for the
-/// table, when op is not one of the ops above, or when the target is malformed.
-barrier_info barrier_from_query(std::string_view target_or_query);
-
-/// Reads the barrier info of a gRPC call from its metadata: dtm-gid,
-/// dtm-trans_type, dtm-branch_id, dtm-op (values taken as they are, not
-/// percent-decoded). Throws std::invalid_argument as barrier_from_query does.
-barrier_info barrier_from_metadata(const std::multimap<std::string, std::string>& metadata);
+/// Whether wf accepts `name` as a schema or table name: 1-63 characters of
+/// a-z, 0-9 and _, not starting with a digit. The rule wf applies to the
+/// barrier's table (each part of "schema.table") and to postgres_store's
+/// schema; such a name is safe to splice into SQL between double quotes, as
+/// wf does (so that a name that is an SQL keyword works too). For a
+/// participant that keeps its own tables next to the barrier's.
+bool valid_identifier(std::string_view name) noexcept;
 
 /// Creates the barrier table `table` ("schema.table" or "table"; each part
 /// 1-63 characters of a-z, 0-9 and _, not starting with a digit) and its

@@ -3,8 +3,10 @@
 // Inputs, results, branch results and recorded values travel and are stored
 // as bytes (`std::string`). A `wf::codec<T>` says how a `T` becomes bytes:
 // provided here for `std::string` (as is), `void`, arithmetic types (decimal
-// text) and `boost::json::value` (serialized JSON). `wf/protobuf.hpp` adds
-// every Protobuf message type. Specialise `wf::codec` for your own types:
+// text) and `bool`. `wf/json.hpp` adds `boost::json::value` (serialized JSON)
+// and `wf/protobuf.hpp` every Protobuf message type, each with its own target
+// (`wf::json`, `wf::protobuf`), so that the core headers need neither library.
+// Specialise `wf::codec` for your own types:
 //
 //     template <> struct wf::codec<my_type> {
 //       static std::string encode(const my_type&);
@@ -15,10 +17,6 @@
 
 #include <wf/errors.hpp>
 
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
-
 #include <charconv>
 #include <concepts>
 #include <string>
@@ -28,8 +26,22 @@
 
 namespace wf {
 
+namespace detail {
+template <class T>
+inline constexpr bool no_codec = false;  // dependent, so that the assertion fires only when used
+}  // namespace detail
+
+// Only reached for a type nobody gave a codec: says what to do, rather than
+// leaving the user with "incomplete type" deep inside the runtime's templates.
 template <class T, class Enable = void>
-struct codec;  // no codec for this type: specialise wf::codec<T>
+struct codec {
+  static_assert(detail::no_codec<T>,
+                "wf: no wf::codec<T> for this type: include <wf/json.hpp> (boost::json::value) or "
+                "<wf/protobuf.hpp> (Protobuf messages), or specialise wf::codec<T> (see wf/codec.hpp)");
+  // Declared only, so that the assertion is the one error a user sees.
+  static std::string encode(const T&);
+  static T decode(std::string_view);
+};
 
 /// Whether `T` has a codec (checked where a type is journaled, so that a
 /// missing one is a clear compile error).
@@ -68,17 +80,6 @@ struct codec<bool> {
     if (b == "true") return true;
     if (b == "false") return false;
     throw decode_error("wf::codec: not a bool: '" + std::string(b.substr(0, 64)) + "'");
-  }
-};
-
-template <>
-struct codec<boost::json::value> {
-  static std::string encode(const boost::json::value& v) { return boost::json::serialize(v); }
-  static boost::json::value decode(std::string_view b) {
-    boost::system::error_code ec;
-    auto v = boost::json::parse(b, ec);
-    if (ec) throw decode_error("wf::codec: invalid JSON: " + ec.message());
-    return v;
   }
 };
 

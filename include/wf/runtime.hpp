@@ -106,20 +106,27 @@ std::string new_gid();
 namespace detail {
 using raw_workflow = std::function<boost::asio::awaitable<std::string>(workflow&, std::string)>;
 
+// Empty (no `input`) for what is not a workflow, so that register_workflow
+// can say so: a generic lambda has no single operator() to take the address of.
+template <class F, class = void>
+struct workflow_signature {};
 template <class F>
-struct workflow_signature : workflow_signature<decltype(&F::operator())> {};
-template <class C, class R, class In>
-struct workflow_signature<R (C::*)(workflow&, In) const> {
+struct workflow_signature<F, std::void_t<decltype(&F::operator())>> : workflow_signature<decltype(&F::operator())> {};
+template <class C, class Out, class E, class In>
+struct workflow_signature<boost::asio::awaitable<Out, E> (C::*)(workflow&, In) const> {
   using input = std::decay_t<In>;
-  using output = awaitable_value_t<R>;
+  using output = Out;
 };
-template <class C, class R, class In>
-struct workflow_signature<R (C::*)(workflow&, In)> : workflow_signature<R (C::*)(workflow&, In) const> {};
-template <class R, class In>
-struct workflow_signature<R (*)(workflow&, In)> {
+template <class C, class Out, class E, class In>
+struct workflow_signature<boost::asio::awaitable<Out, E> (C::*)(workflow&, In)>
+    : workflow_signature<boost::asio::awaitable<Out, E> (C::*)(workflow&, In) const> {};
+template <class Out, class E, class In>
+struct workflow_signature<boost::asio::awaitable<Out, E> (*)(workflow&, In)> {
   using input = std::decay_t<In>;
-  using output = awaitable_value_t<R>;
+  using output = Out;
 };
+template <class F>
+concept registrable_workflow = requires { typename workflow_signature<F>::input; };
 
 // Undecodable input is the caller's mistake, not a transient error: the
 // workflow fails (business failure) rather than retrying forever.
@@ -237,19 +244,25 @@ class runtime {
 
 template <class F>
 void runtime::register_workflow(std::string name, F fn, workflow_options options) {
-  using sig = detail::workflow_signature<std::decay_t<F>>;
-  using in = typename sig::input;
-  using out = typename sig::output;
-  add(std::move(name),
-      [f = std::move(fn)](workflow& w, std::string input) mutable -> boost::asio::awaitable<std::string> {
-        if constexpr (std::is_void_v<out>) {
-          co_await f(w, detail::decode_input<in>(input));
-          co_return std::string();
-        } else {
-          co_return codec<out>::encode(co_await f(w, detail::decode_input<in>(input)));
-        }
-      },
-      std::move(options));
+  static_assert(detail::registrable_workflow<std::decay_t<F>>,
+                "wf: a workflow must be a function or a non-generic lambda taking (wf::workflow&, In) and "
+                "returning asio::awaitable<Out>; a generic lambda (an `auto` parameter) cannot be registered: "
+                "write its input type, e.g. [](wf::workflow& w, std::string in) -> asio::awaitable<void>");
+  if constexpr (detail::registrable_workflow<std::decay_t<F>>) {  // no more errors after the assertion's
+    using sig = detail::workflow_signature<std::decay_t<F>>;
+    using in = typename sig::input;
+    using out = typename sig::output;
+    add(std::move(name),
+        [f = std::move(fn)](workflow& w, std::string input) mutable -> boost::asio::awaitable<std::string> {
+          if constexpr (std::is_void_v<out>) {
+            co_await f(w, detail::decode_input<in>(input));
+            co_return std::string();
+          } else {
+            co_return codec<out>::encode(co_await f(w, detail::decode_input<in>(input)));
+          }
+        },
+        std::move(options));
+  }
 }
 
 }  // namespace wf

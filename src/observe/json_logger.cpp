@@ -1,10 +1,10 @@
 #include <wf/log.hpp>
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
+#include "../text.hpp"
 
 #include <cstdio>
 #include <ctime>
+#include <type_traits>
 
 namespace wf {
 
@@ -36,32 +36,76 @@ double ms(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 
 
 std::string call_name(const branch_context& c) { return std::string(c.branch_id) + " " + std::string(c.name); }
 
+// `s` as a JSON string. Text is UTF-8 as JSON requires: a byte that is not
+// part of a well-formed sequence is written as the text "\xNN" (wf's
+// messages are text; this keeps a line valid whatever a participant sent).
+void append_json_string(std::string& out, std::string_view s) {
+  static const char hex[] = "0123456789abcdef";
+  out += '"';
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+      ++i;
+    } else if (c < 0x20) {
+      out += "\\u00";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+      ++i;
+    } else if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+    } else if (const auto n = detail::utf8_sequence(s, i); n > 0) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out += "\\\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+      ++i;
+    }
+  }
+  out += '"';
+}
+
 }  // namespace
 
 // One line being built: a JSON object with the common fields first.
 class json_logger::line {
  public:
   line(log_level level, std::string_view event) : level_(level) {
-    o_["ts"] = utc(wall_clock::now());
-    o_["level"] = to_string(level);
-    o_["event"] = event;
+    text_ = "{";
+    with("ts", utc(wall_clock::now()));
+    with("level", to_string(level));
+    with("event", event);
   }
   line& about(const workflow_ref& w) {
-    o_["gid"] = w.gid;
-    o_["workflow"] = w.name;
-    return *this;
+    with("gid", w.gid);
+    return with("workflow", w.name);
   }
   template <class T>
-  line& with(std::string_view key, T&& value) {
-    o_[key] = std::forward<T>(value);
+  line& with(std::string_view key, const T& value) {
+    if (text_.size() > 1) text_ += ',';
+    append_json_string(text_, key);
+    text_ += ':';
+    if constexpr (std::is_same_v<T, bool>) {
+      text_ += value ? "true" : "false";
+    } else if constexpr (std::is_arithmetic_v<T>) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(value));
+      text_ += buf;
+    } else {
+      append_json_string(text_, std::string_view(value));
+    }
     return *this;
   }
   log_level level() const noexcept { return level_; }
-  std::string text() const { return boost::json::serialize(o_); }
+  std::string text() const { return text_ + "}"; }
 
  private:
   log_level level_;
-  boost::json::object o_;
+  std::string text_;
 };
 
 json_logger::json_logger(log_options options) : options_(std::move(options)) {}

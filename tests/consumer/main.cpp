@@ -1,5 +1,7 @@
-// Registers and runs one workflow with an installed wf.
+// Registers and runs one workflow with an installed wf, found with components.
+#include <wf/barrier.hpp>
 #include <wf/http.hpp>
+#include <wf/json.hpp>
 #include <wf/postgres_store.hpp>
 #include <wf/wf.hpp>
 #ifdef CONSUMER_HAS_GRPC
@@ -18,14 +20,16 @@ namespace asio = boost::asio;
 int main() {
   asio::io_context io;
   wf::runtime rt(io.get_executor(), std::make_shared<wf::memory_store>());
-  rt.register_workflow("greet", [](wf::workflow& w, std::string name) -> asio::awaitable<std::string> {
+  rt.register_workflow("greet", [](wf::workflow& w, boost::json::value in) -> asio::awaitable<std::string> {
+    const std::string name(in.at("name").as_string());
     // Named first: GCC 12 miscompiles a capturing lambda inside a co_await expression.
     auto hello = [name](const wf::branch_context&) -> asio::awaitable<std::string> { co_return "hello, " + name; };
     co_return co_await w.step("hello", hello);
   });
+  const boost::json::value input = {{"name", "wf"}};
   std::string result;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    result = (co_await rt.execute("greet", "g1", std::string("wf"))).result;
+    result = (co_await rt.execute("greet", "g1", input)).result;
   }, asio::detached);
   io.run();
   // wf::postgres links too (no database here: a bad option is refused first).
@@ -34,6 +38,7 @@ int main() {
     return EXIT_FAILURE;
   } catch (const wf::postgres_error&) {
   }
+  if (wf::valid_identifier("Not Valid")) return EXIT_FAILURE;  // the barrier's half of wf::postgres
   // wf::http and wf::grpc link: their participant-side helpers run without a server.
   wf::http::client http(io.get_executor());
   if (http.connections_opened() != 0) return EXIT_FAILURE;

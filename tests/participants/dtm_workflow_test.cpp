@@ -106,9 +106,12 @@ struct actor {
 /// runtime. Destroyed with whatever still waits in it, as a killed process.
 struct process {
   explicit process(std::shared_ptr<wf::store> s) : rt(io.get_executor(), std::move(s), options()) {}
+  // io() named although io, declared first, is constructed first anyway:
+  // clang 14 warns that it is used uninitialized in a constructor template
+  // otherwise (-Wuninitialized, a false positive the non-template one escapes).
   template <class MakeStore>
     requires std::invocable<MakeStore&, asio::io_context&>
-  explicit process(MakeStore make) : rt(io.get_executor(), make(io), options()) {}
+  explicit process(MakeStore make) : io(), rt(io.get_executor(), make(io), options()) {}
 
   static wf::runtime_options options() {
     wf::runtime_options o;

@@ -88,7 +88,7 @@ TEST_CASE("ten thousand workflows run concurrently on one thread") {
   const auto input = chain_input({"A", "B"});
   int succeeded = 0;
   for (int i = 0; i < n; ++i)
-    asio::co_spawn(f.io, f.rt.execute("chain", "g" + std::to_string(i), input),
+    asio::co_spawn(f.io, f.rt.execute("chain", numbered("g", i), input),
                    [&](std::exception_ptr e, wf::outcome o) {
                      if (!e && o.succeeded()) ++succeeded;
                    });
@@ -123,7 +123,7 @@ TEST_CASE("recover resumes the unfinished workflows of a restarted runner") {
     register_chain(rt, p);
     const auto input = chain_input({"A", "B"});
     for (int i = 0; i < 3; ++i)
-      asio::co_spawn(rt.get_executor(), rt.execute("chain", "g" + std::to_string(i), input), asio::detached);
+      asio::co_spawn(rt.get_executor(), rt.execute("chain", numbered("g", i), input), asio::detached);
   };
   REQUIRE(wf::testing::run_until_crash(open(), 6, {.executor_id = "svc"}, start));
   auto store = open();
@@ -134,7 +134,7 @@ TEST_CASE("recover resumes the unfinished workflows of a restarted runner") {
   CHECK(resumed == 3);
   io.restart();
   io.run();
-  for (int i = 0; i < 3; ++i) CHECK(run(io, store->find("g" + std::to_string(i)))->status == wf::workflow_status::succeeded);
+  for (int i = 0; i < 3; ++i) CHECK(run(io, store->find(numbered("g", i)))->status == wf::workflow_status::succeeded);
   CHECK(log.effects().size() == 6);
 }
 

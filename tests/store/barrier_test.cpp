@@ -1,5 +1,6 @@
-// The participant's barrier: parsing DTM's conventions, and the guarantees
-// against PostgreSQL (skipped when no database is given: WF_TEST_PG_URL).
+// The participant's barrier: parsing DTM's conventions (wf/barrier_info.hpp,
+// in the core), and the guarantees against PostgreSQL (skipped when no
+// database is given: WF_TEST_PG_URL).
 #include <wf/barrier.hpp>
 
 #include "support.hpp"
@@ -201,6 +202,16 @@ TEST_CASE("a barrier refuses incomplete info and bad table names before any SQL"
   CHECK(wf::barrier(info("g", "action")).info() == info("g", "action"));
 }
 
+TEST_CASE("valid_identifier is the rule of the barrier's table names, for a participant's own tables", "[barrier]") {
+  for (const char* good : {"bank", "_b", "bank_2", "select"}) {
+    CHECK(wf::valid_identifier(good));
+    CHECK(wf::barrier(info("g", "action"), std::string(good) + ".barrier").table() == std::string(good) + ".barrier");
+  }
+  for (const char* bad : {"", "Bank", "9bank", "a-b", "a.b", "\"a\"", "caf\xc3\xa9"}) CHECK_FALSE(wf::valid_identifier(bad));
+  CHECK(wf::valid_identifier(std::string(63, 'a')));
+  CHECK_FALSE(wf::valid_identifier(std::string(64, 'a')));
+}
+
 TEST_CASE("create_barrier_table is idempotent and makes the table of sql/barrier.sql", "[barrier]") {
   WF_REQUIRE_DATABASE();
   pqxx::connection c(pg_url());
@@ -392,7 +403,7 @@ TEST_CASE("a rollback and its action arriving at once: both take effect or neith
   bank b;
   constexpr int n = 200;
   std::vector<std::string> gids;
-  for (int i = 0; i < n; ++i) gids.push_back("g" + std::to_string(i));
+  for (int i = 0; i < n; ++i) gids.push_back(numbered("g", i));
   std::vector<char> action_ran(n), rollback_ran(n);
   std::vector<std::atomic<bool>> started(n);
   std::barrier sync(2);

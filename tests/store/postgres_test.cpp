@@ -156,7 +156,7 @@ TEST_CASE("postgres: 64 concurrent workflows all succeed, and the group writer c
   const auto input = chain_input({"A", "B"});
   int succeeded = 0;
   for (int i = 0; i < 64; ++i)
-    asio::co_spawn(f.io, f.rt.execute("chain", "g" + std::to_string(i), input),
+    asio::co_spawn(f.io, f.rt.execute("chain", numbered("g", i), input),
                    [&](std::exception_ptr e, wf::outcome o) {
                      if (!e && o.succeeded()) ++succeeded;
                    });
