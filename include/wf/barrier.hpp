@@ -51,7 +51,10 @@
 #include <pqxx/connection>
 #include <pqxx/transaction>
 
+#include <boost/asio/awaitable.hpp>
+
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -112,6 +115,48 @@ class barrier {
   std::string table_;        // as given, validated
   std::string insert_sql_;   // the barrier row's INSERT, for the validated table
   int calls_ = 0;
+};
+
+/// The barrier for coroutines: runs guarded business code on threads of its
+/// own, each with its own connection, and completes on the awaiting
+/// coroutine's executor, so that an io_context thread never waits for the
+/// database. For a workflow's local steps and for participants built on Asio:
+///
+///     wf::barrier_pool pool({.connection = "postgresql://bank@db/bank"});
+///     auto debit = [&pool, amount](const wf::branch_context& c) {
+///       return pool.call(wf::barrier_info_of(c), [amount](pqxx::work& tx) {
+///         tx.exec_params("UPDATE accounts SET balance = balance - $1 WHERE id = 'alice'", amount);
+///       });  // asio::awaitable<bool>
+///     };
+///     auto credit = ...;  // the same with the compensating SQL
+///     co_await w.new_branch("Debit").on_rollback(credit_handler).run(debit);
+///
+/// Each `call` uses barrier id "01" (one guarded step per op; for several,
+/// use `barrier` directly on a thread of your own). Thread-safety: `call` may
+/// be called from any thread; the pool must outlive the calls made on it.
+class barrier_pool {
+ public:
+  struct options {
+    std::string connection;                  ///< libpq connection string (never put in error messages)
+    std::size_t threads = 2;                 ///< threads, and connections, at least 1
+    std::string table = "dtm_barrier.barrier";
+  };
+  /// Starts the threads; they connect on first use. Throws
+  /// std::invalid_argument for a bad table name.
+  explicit barrier_pool(options o);
+  ~barrier_pool();
+  barrier_pool(const barrier_pool&) = delete;
+  barrier_pool& operator=(const barrier_pool&) = delete;
+
+  /// `barrier(info, table).call(connection, business)` on one of the pool's
+  /// threads; completes with what it returns (true: the business code ran
+  /// and committed; false: the barrier absorbed the call) or its exception.
+  boost::asio::awaitable<bool> call(barrier_info info, std::function<void(pqxx::work&)> business);
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
 };
 
 }  // namespace wf

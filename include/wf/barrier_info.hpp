@@ -21,6 +21,8 @@
 
 namespace wf {
 
+struct branch_context;  // wf/workflow.hpp
+
 /// Which call of which workflow a participant is serving, as DTM sends it.
 struct barrier_info {
   std::string trans_type;  ///< "workflow" for wf (DTM also sends "saga", "tcc"...)
@@ -48,6 +50,13 @@ barrier_info barrier_from_query(std::string_view target_or_query);
 /// dtm-trans_type, dtm-branch_id, dtm-op (values taken as they are, not
 /// percent-decoded). Throws std::invalid_argument as barrier_from_query does.
 barrier_info barrier_from_metadata(const std::multimap<std::string, std::string>& metadata);
+
+/// The barrier info of a call wf makes itself, for work guarded by the
+/// barrier in the workflow's own process (a local step, or a branch whose
+/// action and compensation are local transactions): `trans_type`, then the
+/// gid, branch id and op of `call`, each in its place (no order of strings
+/// to get wrong). Throws std::invalid_argument as the functions above do.
+barrier_info barrier_info_of(const branch_context& call, std::string trans_type = "workflow");
 
 }  // namespace wf
 

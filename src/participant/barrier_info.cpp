@@ -5,6 +5,7 @@
 #include "../text.hpp"
 
 #include <wf/barrier_info.hpp>
+#include <wf/workflow.hpp>
 
 #include <boost/url/encoding_opts.hpp>
 #include <boost/url/parse.hpp>
@@ -146,6 +147,12 @@ barrier_info barrier_from_metadata(const std::multimap<std::string, std::string>
   collector fields(metadata_names, "metadata ");
   for (const auto& [key, value] : metadata) fields.offer(key, value);
   return fields.finish();
+}
+
+barrier_info barrier_info_of(const branch_context& call, std::string trans_type) {
+  barrier_info info{std::move(trans_type), std::string(call.gid), std::string(call.branch_id), std::string(call.op)};
+  validate({info.trans_type, info.gid, info.branch_id, info.op}, struct_names, "");
+  return info;
 }
 
 }  // namespace wf

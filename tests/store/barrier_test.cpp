@@ -460,3 +460,47 @@ TEST_CASE("a rollback and its action arriving at once: both take effect or neith
   pqxx::work tx(b.c);
   CHECK(tx.exec("SELECT count(*) FROM " + b.table + " WHERE barrier_id = '01'")[0][0].as<int>() == 2 * n);
 }
+
+TEST_CASE("barrier_info_of puts a branch call's gid, branch id and op in their places") {
+  const wf::branch_context call{"g-1", "03", "rollback", "TransIn"};
+  CHECK(wf::barrier_info_of(call) == wf::barrier_info{"workflow", "g-1", "03", "rollback"});
+  CHECK(wf::barrier_info_of(call, "saga").trans_type == "saga");
+  const wf::branch_context bad{"g-1", "03", "msg", "X"};
+  CHECK_THROWS_AS(wf::barrier_info_of(bad), std::invalid_argument);
+}
+
+TEST_CASE("a local step guarded by a barrier pool applies once across a crash, from a coroutine") {
+  WF_REQUIRE_DATABASE();
+  bank b;
+  const auto kind = WF_EACH_STORE;
+  auto data = make_store(kind);
+  auto pool = std::make_shared<wf::barrier_pool>(wf::barrier_pool::options{pg_url(), 2, b.table});
+  const auto schema = b.schema;
+  auto start_for = [pool, schema](wf::runtime& rt) {
+    rt.register_workflow("local", [pool, schema](wf::workflow& w, std::string) -> asio::awaitable<void> {
+      auto debit = [pool, schema](const wf::branch_context& c) -> asio::awaitable<bool> {
+        auto business = [schema](pqxx::work& tx) {
+          tx.exec("UPDATE " + schema + ".accounts SET balance = balance - 10 WHERE id = 'alice'");
+        };
+        co_return co_await pool->call(wf::barrier_info_of(c), business);
+      };
+      co_await w.step("Debit", debit);
+    });
+  };
+  // Write 2 is the step's outcome: the first process dies after the debit
+  // committed in the bank, before wf journaled it.
+  auto first = [&start_for](wf::runtime& rt) {
+    start_for(rt);
+    asio::co_spawn(rt.get_executor(), rt.execute("local", "local-1", ""), asio::detached);
+  };
+  REQUIRE(wf::testing::run_until_crash(data, 2, {.executor_id = "svc"}, first));
+  asio::io_context io;
+  wf::runtime rt(io.get_executor(), data, {.executor_id = "svc"});
+  start_for(rt);
+  run(io, rt.recover());
+  CHECK(run(io, rt.execute("local", "local-1", "")).succeeded());
+  pqxx::nontransaction tx(b.c);
+  CHECK(tx.exec("SELECT balance FROM " + schema + ".accounts WHERE id = 'alice'")[0][0].as<int>() == 90);
+  // The step ran twice: the second time the barrier absorbed it.
+  CHECK(tx.exec("SELECT count(*) FROM " + b.table + " WHERE gid = 'local-1'")[0][0].as<int>() == 1);
+}
