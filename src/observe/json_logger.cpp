@@ -91,9 +91,11 @@ class json_logger::line {
     text_ += ':';
     if constexpr (std::is_same_v<T, bool>) {
       text_ += value ? "true" : "false";
-    } else if constexpr (std::is_arithmetic_v<T>) {
+    } else if constexpr (std::is_integral_v<T>) {
+      text_ += std::to_string(value);
+    } else if constexpr (std::is_floating_point_v<T>) {
       char buf[64];
-      std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(value));
+      std::snprintf(buf, sizeof buf, "%.15g", static_cast<double>(value));
       text_ += buf;
     } else {
       append_json_string(text_, std::string_view(value));
