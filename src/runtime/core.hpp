@@ -114,6 +114,25 @@ struct runtime::impl : std::enable_shared_from_this<runtime::impl> {
 };
 
 namespace detail {
+/// A timer that lives in a coroutine's frame, which `where` points to while
+/// it does (so that the runtime can cancel it, and never touches it after
+/// the frame, and the io_context with it, is gone).
+class frame_timer {
+ public:
+  frame_timer(const boost::asio::any_io_executor& ex, boost::asio::steady_timer*& where) : timer_(ex), where_(where) {
+    where_ = &timer_;
+  }
+  ~frame_timer() { where_ = nullptr; }
+  frame_timer(const frame_timer&) = delete;
+  frame_timer& operator=(const frame_timer&) = delete;
+  boost::asio::steady_timer& operator*() noexcept { return timer_; }
+  boost::asio::steady_timer* operator->() noexcept { return &timer_; }
+
+ private:
+  boost::asio::steady_timer timer_;
+  boost::asio::steady_timer*& where_;
+};
+
 /// Waits on `handlers` (a list the caller completes by posting each).
 boost::asio::awaitable<void> wait_on(std::vector<boost::asio::any_completion_handler<void()>>& handlers);
 /// Posts every handler of `handlers` to `ex` and empties the list.

@@ -6,15 +6,6 @@
 
 namespace wf::detail {
 
-namespace {
-bool is_operation(record_kind k) {
-  return k == record_kind::branch || k == record_kind::step || k == record_kind::value;
-}
-bool is_handler(record_kind k) {
-  return k == record_kind::commit || k == record_kind::rollback || k == record_kind::finish;
-}
-}  // namespace
-
 std::string describe(record_kind kind, std::string_view name, std::uint32_t op) {
   std::string s(to_string(kind));
   s += " '";
@@ -34,13 +25,13 @@ engine::engine(std::string gid, std::vector<journal_record> journal, bool compen
     const auto& r = journal_[i];
     const auto where = "journal of '" + gid_ + "', record #" + std::to_string(i + 1) + ": ";
     if (r.seq != i + 1) throw corrupt_journal_error(where + "sequence number " + std::to_string(r.seq));
-    if (is_operation(r.kind)) {
+    if (is_operation_record(r.kind)) {
       if (decision_) throw corrupt_journal_error(where + "an operation record after the decision");
       if (r.op == 0) throw corrupt_journal_error(where + "an operation record without an operation id");
       if (journaled(r.op)) throw corrupt_journal_error(where + "operation " + std::to_string(r.op) + " journaled twice");
     } else if (r.kind == record_kind::decision) {
       if (decision_) throw corrupt_journal_error(where + "a second decision");
-    } else if (is_handler(r.kind)) {
+    } else if (is_handler_record(r.kind)) {
       if (!decision_) throw corrupt_journal_error(where + "a handler record before the decision");
       const auto& d = journal_[*decision_];
       const bool in_flight = std::find(d.in_flight.begin(), d.in_flight.end(), r.op) != d.in_flight.end();
@@ -56,7 +47,7 @@ engine::engine(std::string gid, std::vector<journal_record> journal, bool compen
 }
 
 void engine::index(const journal_record& r, std::size_t position) {
-  if (is_operation(r.kind)) {
+  if (is_operation_record(r.kind)) {
     if (by_op_.size() < r.op) by_op_.resize(r.op, 0);
     by_op_[r.op - 1] = position + 1;
     ++journaled_ops_;
@@ -138,7 +129,7 @@ void engine::appended(const std::vector<journal_record>& records) {
     if (r.seq != next_seq()) throw std::logic_error("wf: record appended out of order");
     journal_.push_back(r);
     index(journal_.back(), journal_.size() - 1);
-    if (!is_operation(r.kind)) continue;
+    if (!is_operation_record(r.kind)) continue;
     ++reached_journaled_;  // the code reached it: it started it
     if (auto* e = find_op(r.op)) {
       if (e->state == op_state::running) --running_;

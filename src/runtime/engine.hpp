@@ -27,6 +27,14 @@ class corrupt_journal_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Records of an operation's outcome (branch, step, value), and of a handler that has run.
+inline bool is_operation_record(record_kind k) noexcept {
+  return k == record_kind::branch || k == record_kind::step || k == record_kind::value;
+}
+inline bool is_handler_record(record_kind k) noexcept {
+  return k == record_kind::commit || k == record_kind::rollback || k == record_kind::finish;
+}
+
 /// "branch 'TransOut' (operation 2)"
 std::string describe(record_kind kind, std::string_view name, std::uint32_t op);
 

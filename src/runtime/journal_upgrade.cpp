@@ -8,20 +8,11 @@
 
 namespace wf::detail {
 
-namespace {
-bool is_operation(record_kind k) {
-  return k == record_kind::branch || k == record_kind::step || k == record_kind::value;
-}
-bool is_handler(record_kind k) {
-  return k == record_kind::commit || k == record_kind::rollback || k == record_kind::finish;
-}
-}  // namespace
-
 std::vector<journal_record> upgrade_journal(std::string_view gid, std::vector<journal_record> records) {
   std::uint32_t operations = 0;                    // operation records so far
   std::map<std::uint32_t, std::uint32_t> by_branch;  // first format: branch id -> operation id
   for (auto& r : records) {
-    if (is_operation(r.kind)) {
+    if (is_operation_record(r.kind)) {
       ++operations;
       if (r.op == 0) r.op = operations;  // one at a time: the n-th record is operation n
       if (r.branch != 0) by_branch.emplace(r.branch, r.op);
@@ -34,7 +25,7 @@ std::vector<journal_record> upgrade_journal(std::string_view gid, std::vector<jo
       by_branch.emplace(r.branch, operations + 1);
       r.in_flight.push_back(operations + 1);
       r.branch = 0;
-    } else if (is_handler(r.kind) && r.op == 0) {
+    } else if (is_handler_record(r.kind) && r.op == 0) {
       auto it = by_branch.find(r.branch);
       if (it == by_branch.end())
         throw corrupt_journal_error("journal of '" + std::string(gid) + "', record #" + std::to_string(r.seq) +

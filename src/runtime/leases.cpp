@@ -20,17 +20,12 @@ void runtime::impl::start_renewing() {
 }
 
 asio::awaitable<void> runtime::impl::renew_leases(std::shared_ptr<impl> self) {
-  asio::steady_timer timer(self->ex);
-  self->renew_timer = &timer;
-  struct forget {
-    impl& self;
-    ~forget() { self.renew_timer = nullptr; }
-  } forget_timer{*self};
+  detail::frame_timer timer(self->ex, self->renew_timer);
 
   while (!self->active.empty()) {
-    timer.expires_after(self->options.lease_duration / 3);
+    timer->expires_after(self->options.lease_duration / 3);
     boost::system::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (self->active.empty()) break;
     std::vector<std::string> gids;
     gids.reserve(self->active.size());

@@ -35,12 +35,7 @@ void runtime::impl::start_polling() {
 }
 
 asio::awaitable<void> runtime::impl::poll(std::shared_ptr<impl> self) {
-  asio::steady_timer timer(self->ex);
-  self->poll_timer = &timer;
-  struct forget {
-    impl& self;
-    ~forget() { self.poll_timer = nullptr; }
-  } forget_timer{*self};
+  detail::frame_timer timer(self->ex, self->poll_timer);
 
   auto& scheduling = *self->st->scheduling();
   while (self->polling) {
@@ -65,9 +60,9 @@ asio::awaitable<void> runtime::impl::poll(std::shared_ptr<impl> self) {
       self->wake_pending = false;
       continue;
     }
-    timer.expires_after(self->options.poll_interval);
+    timer->expires_after(self->options.poll_interval);
     boost::system::error_code ec;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
 }
 

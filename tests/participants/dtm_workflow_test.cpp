@@ -7,8 +7,7 @@
 #include "support.hpp"
 
 #include "bank.grpc.pb.h"
-#include "bank_service.hpp"
-#include "remote_bank.hpp"
+#include "bank_world.hpp"
 #include "transfer_workflow.hpp"
 
 #include <wf/barrier.hpp>
@@ -29,57 +28,12 @@ namespace {
 
 using namespace wf_test;
 namespace v1 = transfer::v1;
-using transfer::call_record;
 using transfer::scripted;
 
 const char* const runner_id = "dtm-port-runner";
 
-/// Two banks, each with its ledger in a schema of its own and both servers,
-/// and one timeline of every call either served, in order.
-struct bank_world {
-  std::string schema_a = fresh_schema();
-  std::string schema_b = fresh_schema();
-  transfer::ledger a{{"bank-a", pg_url(), schema_a}};
-  transfer::ledger b{{"bank-b", pg_url(), schema_b}};
-  std::mutex mutex;
-  std::vector<call_record> timeline;
-  std::unique_ptr<transfer::http_server> http_a, http_b;
-  std::unique_ptr<transfer::grpc_server> grpc_a, grpc_b;
-
-  bank_world() {
-    a.setup();
-    b.setup();
-    a.set_balance("alice", 100);
-    b.set_balance("bob", 0);
-    auto observe = [this](const call_record& r) {
-      std::lock_guard lock(mutex);
-      timeline.push_back(r);
-    };
-    a.on_call(observe);
-    b.on_call(observe);
-    http_a = std::make_unique<transfer::http_server>(a, "127.0.0.1", 0, 2);
-    http_b = std::make_unique<transfer::http_server>(b, "127.0.0.1", 0, 2);
-    grpc_a = std::make_unique<transfer::grpc_server>(a, "127.0.0.1", 0);
-    grpc_b = std::make_unique<transfer::grpc_server>(b, "127.0.0.1", 0);
-  }
-
-  std::shared_ptr<transfer::bank> bank_a(const std::string& via, const std::shared_ptr<wf::http::client>& c) {
-    return via == "http" ? transfer::make_http_bank(c, http_a->base_url()) : transfer::make_grpc_bank(grpc_a->target());
-  }
-  std::shared_ptr<transfer::bank> bank_b(const std::string& via, const std::shared_ptr<wf::http::client>& c) {
-    return via == "http" ? transfer::make_http_bank(c, http_b->base_url()) : transfer::make_grpc_bank(grpc_b->target());
-  }
-
-  std::int64_t alice() { return a.balances().at("alice").balance; }
-  std::int64_t bob() { return b.balances().at("bob").balance; }
-
-  std::vector<call_record> calls(const std::string& gid) {
-    std::lock_guard lock(mutex);
-    std::vector<call_record> out;
-    for (const auto& r : timeline)
-      if (r.gid == gid) out.push_back(r);
-    return out;
-  }
+/// The banks, and what these tests ask of their timeline.
+struct banks_seen : bank_world {
   /// How many calls of `method` for `gid` had an outcome starting with `outcome`.
   int count(const std::string& gid, const std::string& method, const std::string& outcome = "") {
     int n = 0;
@@ -129,7 +83,7 @@ std::string transfer_input(std::int64_t amount = 30, bool fail_at_trans_in = fal
   return json::serialize(transfer::to_json({"alice", "bob", amount, fail_at_trans_in}));
 }
 
-void register_transfer(actor p, bank_world& banks, const std::string& via) {
+void register_transfer(actor p, banks_seen& banks, const std::string& via) {
   transfer::register_transfer(p.rt, banks.bank_a(via, p.http), banks.bank_b(via, p.http), {}, fast_retries());
 }
 
@@ -164,7 +118,7 @@ wf::outcome crash_then_resume(const std::shared_ptr<wf::store>& data, std::size_
 TEST_CASE("dtm port: a normal transfer moves the money, each call once", "[participants]") {
   WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
-  bank_world banks;
+  banks_seen banks;
   process p(std::make_shared<wf::memory_store>());
   register_transfer(p, banks, via);
 
@@ -188,7 +142,7 @@ TEST_CASE("dtm port: a normal transfer moves the money, each call once", "[parti
 TEST_CASE("dtm port: a refused TransIn rolls back and leaves the balances unchanged", "[participants]") {
   WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
-  bank_world banks;
+  banks_seen banks;
   process p(std::make_shared<wf::memory_store>());
   register_transfer(p, banks, via);
 
@@ -210,7 +164,7 @@ TEST_CASE("dtm port: a refused TransIn rolls back and leaves the balances unchan
 TEST_CASE("dtm port: transient errors are retried until the branch succeeds", "[participants]") {
   WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
-  bank_world banks;
+  banks_seen banks;
   banks.b.script("TransIn", scripted::error, 2);  // 500 / INTERNAL, twice
   process p(std::make_shared<wf::memory_store>());
   register_transfer(p, banks, via);
@@ -232,7 +186,7 @@ TEST_CASE("dtm port: transient errors are retried until the branch succeeds", "[
 TEST_CASE("dtm port: an ongoing answer is asked again until done", "[participants]") {
   WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
-  bank_world banks;
+  banks_seen banks;
   banks.b.script("TransIn", scripted::ongoing, 2);  // 425 / FAILED_PRECONDITION, twice
   process p(std::make_shared<wf::memory_store>());
   register_transfer(p, banks, via);
@@ -250,7 +204,7 @@ TEST_CASE("dtm port: an ongoing answer is asked again until done", "[participant
 TEST_CASE("dtm port: a workflow resumed after a crash does not re-run a finished branch", "[participants]") {
   WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
-  bank_world banks;
+  banks_seen banks;
   auto data = std::make_shared<wf::memory_store>();
   // Write 3 is TransIn's outcome: the process dies after bank-b applied
   // TransIn and before that was journaled; TransOut is journaled.
@@ -269,7 +223,7 @@ TEST_CASE("dtm port: a workflow resumed after a crash does not re-run a finished
 TEST_CASE("dtm port: the workflow's result, and executing a finished gid again", "[participants]") {
   WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
-  bank_world banks;
+  banks_seen banks;
   process p(std::make_shared<wf::memory_store>());
   register_transfer(p, banks, via);
 
@@ -321,7 +275,7 @@ std::shared_ptr<v1::Bank::Stub> stub_for(const std::string& target) {
 // DTM: TestWorkflowTcc / TestWorkflowTccRollback
 TEST_CASE("dtm port: TCC through on_commit confirms on success and cancels on failure", "[participants]") {
   WF_REQUIRE_DATABASE();
-  bank_world banks;
+  banks_seen banks;
   process p(std::make_shared<wf::memory_store>());
   auto a = stub_for(banks.grpc_a->target());
   auto b = stub_for(banks.grpc_b->target());
@@ -421,7 +375,7 @@ asio::awaitable<std::string> mixed_transfer(wf::workflow& w, json::value input, 
 // DTM: TestWorkflowMixed
 TEST_CASE("dtm port: a workflow mixing a local step, an HTTP branch and a gRPC branch", "[participants]") {
   WF_REQUIRE_DATABASE();
-  bank_world banks;
+  banks_seen banks;
   local_db db;
   const std::string kind = WF_EACH_STORE;
   auto data = make_store(kind);
@@ -490,7 +444,7 @@ asio::awaitable<std::string> three_branches(wf::workflow& w, json::value input, 
 TEST_CASE("dtm port: a rollback interrupted at each point resumes and compensates in reverse order",
           "[participants]") {
   WF_REQUIRE_DATABASE();
-  bank_world banks;
+  banks_seen banks;
   auto setup_for = [&](const std::string& via) {
     return [&banks, via](actor p) {
       auto a = banks.bank_a(via, p.http);
@@ -560,7 +514,7 @@ TEST_CASE("wf::grpc: an unreachable server is a transient status_error", "[parti
 TEST_CASE("wf::grpc: a participant reads the ids from the metadata and answers with the helpers",
           "[participants][grpc]") {
   WF_REQUIRE_DATABASE();
-  bank_world banks;
+  banks_seen banks;
   asio::io_context io;
   auto stub = stub_for(banks.grpc_a->target());
   v1::BankRequest request;

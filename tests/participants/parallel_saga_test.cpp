@@ -17,8 +17,7 @@
 // Needs PostgreSQL (WF_TEST_PG_URL, set by scripts/test); skipped without it.
 #include "support.hpp"
 
-#include "bank_service.hpp"
-#include "remote_bank.hpp"
+#include "bank_world.hpp"
 
 #include <wf/http.hpp>
 #include <wf/when_all.hpp>
@@ -35,26 +34,6 @@ using transfer::call_record;
 using transfer::scripted;
 
 const char* const runner_id = "dtm-saga-port-runner";
-
-/// Coroutines of one io_context wait on it until it opens; then it stays open.
-class gate {
- public:
-  explicit gate(asio::any_io_executor ex) : timer_(std::move(ex), asio::steady_timer::time_point::max()) {}
-  void open() {
-    open_ = true;
-    timer_.cancel();
-  }
-  asio::awaitable<void> wait() {
-    while (!open_) {
-      boost::system::error_code ec;
-      co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-  }
-
- private:
-  asio::steady_timer timer_;
-  bool open_ = false;
-};
 
 /// Who waits for whom, on the orchestrator's side. Calls are named
 /// "<Method>:<account>", e.g. "TransOut:alice"; each makes the events
@@ -144,55 +123,11 @@ class staged_bank final : public transfer::bank {
   std::shared_ptr<stage> stage_;
 };
 
-/// Two banks, each with its ledger in a schema of its own and both servers:
-/// bank-a holds alice (100) and carol (50), bank-b holds bob (0). One
-/// timeline of every call either served, in order.
-struct bank_world {
-  std::string schema_a = fresh_schema();
-  std::string schema_b = fresh_schema();
-  transfer::ledger a{{"bank-a", pg_url(), schema_a}};
-  transfer::ledger b{{"bank-b", pg_url(), schema_b}};
-  std::mutex mutex;
-  std::vector<call_record> timeline;
-  std::unique_ptr<transfer::http_server> http_a, http_b;
-  std::unique_ptr<transfer::grpc_server> grpc_a, grpc_b;
+/// The banks - bank-a holds alice (100) and carol (50), bank-b holds bob (0) -
+/// and what these tests ask of their timeline.
+struct banks_seen : bank_world {
+  banks_seen() : bank_world({{"alice", 100}, {"carol", 50}}, {{"bob", 0}}) {}
 
-  bank_world() {
-    a.setup();
-    b.setup();
-    a.set_balance("alice", 100);
-    a.set_balance("carol", 50);
-    b.set_balance("bob", 0);
-    auto observe = [this](const call_record& r) {
-      std::lock_guard lock(mutex);
-      timeline.push_back(r);
-    };
-    a.on_call(observe);
-    b.on_call(observe);
-    http_a = std::make_unique<transfer::http_server>(a, "127.0.0.1", 0, 2);
-    http_b = std::make_unique<transfer::http_server>(b, "127.0.0.1", 0, 2);
-    grpc_a = std::make_unique<transfer::grpc_server>(a, "127.0.0.1", 0);
-    grpc_b = std::make_unique<transfer::grpc_server>(b, "127.0.0.1", 0);
-  }
-
-  std::shared_ptr<transfer::bank> bank_a(const std::string& via, const std::shared_ptr<wf::http::client>& c) {
-    return via == "http" ? transfer::make_http_bank(c, http_a->base_url()) : transfer::make_grpc_bank(grpc_a->target());
-  }
-  std::shared_ptr<transfer::bank> bank_b(const std::string& via, const std::shared_ptr<wf::http::client>& c) {
-    return via == "http" ? transfer::make_http_bank(c, http_b->base_url()) : transfer::make_grpc_bank(grpc_b->target());
-  }
-
-  std::int64_t balance(const std::string& account) {
-    return account == "bob" ? b.balances().at("bob").balance : a.balances().at(account).balance;
-  }
-
-  std::vector<call_record> calls(const std::string& gid) {
-    std::lock_guard lock(mutex);
-    std::vector<call_record> out;
-    for (const auto& r : timeline)
-      if (r.gid == gid) out.push_back(r);
-    return out;
-  }
   /// How many calls of `method` for `account` in `gid` had an outcome starting with `outcome`.
   int count(const std::string& gid, const std::string& method, const std::string& account,
             const std::string& outcome = "") {
@@ -238,31 +173,6 @@ struct process {
   wf::runtime rt;
 };
 
-/// Runs `a` on `io` until it completes (at most 30 s: a gate that never
-/// opens fails the test instead of hanging it) and returns its value.
-template <class T>
-T run_bounded(asio::io_context& io, asio::awaitable<T> a) {
-  struct result {
-    std::optional<T> value;
-    std::exception_ptr error;
-    bool done = false;
-  };
-  auto r = std::make_shared<result>();
-  asio::co_spawn(io, std::move(a), [r, &io](std::exception_ptr e, T v) {
-    if (e)
-      r->error = e;
-    else
-      r->value = std::move(v);
-    r->done = true;
-    io.stop();
-  });
-  io.restart();
-  io.run_for(std::chrono::seconds(30));
-  io.restart();
-  if (!r->done) FAIL("did not finish within 30 s (a call waits on a gate that never opens?)");
-  if (r->error) std::rethrow_exception(r->error);
-  return std::move(*r->value);
-}
 
 /// One branch moving `amount` on `account`: TransOut (a debit) or TransIn (a
 /// credit) with its revert as compensation. Started when awaited, or by when_all.
@@ -309,7 +219,7 @@ saga_flags parse_flags(const json::value& v) {
 ///  "concurrent": TransOut alice 30 and TransIn bob 30 in parallel (DTM's concurrent saga of two branches);
 ///  "ordered": TransOut alice 30 and TransOut carol 30 in parallel, then (only
 ///    once both succeeded) TransIn bob 60 (DTM's AddBranchOrder(1, [0])).
-void register_sagas(process& p, bank_world& banks, const std::string& via) {
+void register_sagas(process& p, banks_seen& banks, const std::string& via) {
   auto a = std::make_shared<staged_bank>(banks.bank_a(via, p.http), p.st);
   auto b = std::make_shared<staged_bank>(banks.bank_b(via, p.http), p.st);
   std::shared_ptr<transfer::bank> bank_a = a, bank_b = b;
@@ -346,7 +256,7 @@ TEST_CASE("dtm saga port: concurrent TransOut and TransIn are both in flight, th
   WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
   const std::string kind = WF_EACH_STORE;
-  bank_world banks;
+  banks_seen banks;
   process p(make_store(kind));
   // Neither call is sent before both were made: one at a time, they would never end.
   p.st->meet["both called"] = {"TransOut:alice called", "TransIn:bob called"};
@@ -371,7 +281,7 @@ TEST_CASE("dtm saga port: a branch refused while another is in flight: the other
   WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
   const std::string kind = WF_EACH_STORE;
-  bank_world banks;
+  banks_seen banks;
   process p(make_store(kind));
   // TransIn is sent only once TransOut's refusal has come back: it is in flight when the failure is known.
   p.st->meet["alice answered"] = {"TransOut:alice failed"};
@@ -403,7 +313,7 @@ TEST_CASE("dtm saga port: a branch ordered after a refused group is never starte
   WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
   const std::string kind = WF_EACH_STORE;
-  bank_world banks;
+  banks_seen banks;
   process p(make_store(kind));
   // Both debits in flight together; alice's is refused, carol's applied.
   p.st->meet["both called"] = {"TransOut:alice called", "TransOut:carol called"};
@@ -429,7 +339,7 @@ TEST_CASE("dtm saga port: a later group's refusal compensates the earlier group,
   WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
   const std::string kind = WF_EACH_STORE;
-  bank_world banks;
+  banks_seen banks;
   process p(make_store(kind));
   // carol's debit completes first: alice's is sent once carol's has been answered.
   p.st->meet["carol answered"] = {"TransOut:carol answered"};
@@ -457,7 +367,7 @@ TEST_CASE("dtm saga port: a concurrent branch answering ongoing is asked again; 
   WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
   const std::string kind = WF_EACH_STORE;
-  bank_world banks;
+  banks_seen banks;
   banks.a.script("TransOut", scripted::ongoing, 1);
   process p(make_store(kind));
   p.st->meet["both called"] = {"TransOut:alice called", "TransIn:bob called"};
@@ -482,7 +392,7 @@ TEST_CASE("dtm saga port: a crash with both branches in flight resends them; the
   WF_REQUIRE_DATABASE();
   const std::string via = WF_EACH_TRANSPORT;
   const std::string kind = WF_EACH_STORE;
-  bank_world banks;
+  banks_seen banks;
   auto open = shared_data(kind);
   const std::string gid = "con-crash-" + via;
   // Both are called together, and neither returns before both banks have

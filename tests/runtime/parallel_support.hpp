@@ -16,27 +16,6 @@
 
 namespace wf_test::parallel {
 
-/// Coroutines of one io_context wait on it until it opens; then it stays open.
-class gate {
- public:
-  explicit gate(asio::any_io_executor ex) : timer_(std::move(ex), asio::steady_timer::time_point::max()) {}
-  bool is_open() const noexcept { return open_; }
-  void open() {
-    open_ = true;
-    timer_.cancel();
-  }
-  asio::awaitable<void> wait() {
-    while (!open_) {
-      boost::system::error_code ec;
-      co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-  }
-
- private:
-  asio::steady_timer timer_;
-  bool open_ = false;
-};
-
 inline bool is_operation(wf::record_kind k) {
   return k == wf::record_kind::branch || k == wf::record_kind::step || k == wf::record_kind::value;
 }
@@ -143,32 +122,6 @@ struct gated_participant {
   std::size_t next_ = 0;
   std::map<std::string, std::unique_ptr<gate>> turns_;
 };
-
-/// Runs `a` on `io` until it completes (at most 20 s: a gate that never
-/// opens fails the test instead of hanging it) and returns its value.
-template <class T>
-T run_bounded(asio::io_context& io, asio::awaitable<T> a) {
-  struct result {
-    std::optional<T> value;
-    std::exception_ptr error;
-    bool done = false;
-  };
-  auto r = std::make_shared<result>();
-  asio::co_spawn(io, std::move(a), [r, &io](std::exception_ptr e, T v) {
-    if (e)
-      r->error = e;
-    else
-      r->value = std::move(v);
-    r->done = true;
-    io.stop();
-  });
-  io.restart();
-  io.run_for(std::chrono::seconds(20));
-  io.restart();
-  if (!r->done) FAIL("did not finish within 20 s (an action waits on a gate that never opens?)");
-  if (r->error) std::rethrow_exception(r->error);
-  return std::move(*r->value);
-}
 
 const char* const runner_id = "parallel-test-runner";
 

@@ -3,7 +3,7 @@
 // the release before journal v2 wrote (tests/store/fixtures/journal_v1.sql),
 // in every phase; the new runtime resumes each and ends it as the old one
 // would have. PostgreSQL only.
-#include "support.hpp"
+#include "store/pg_support.hpp"
 
 #include "runtime/engine.hpp"
 #include "store/postgres/schema.hpp"
@@ -87,12 +87,6 @@ std::string old_schema() {
   tx.exec(fixture_sql(schema));
   tx.commit();
   return schema;
-}
-
-int schema_version(const std::string& schema) {
-  pqxx::connection c(pg_url());
-  pqxx::nontransaction tx(c);
-  return tx.exec("SELECT max(version) FROM \"" + schema + "\".schema_version")[0][0].as<int>();
 }
 
 }  // namespace

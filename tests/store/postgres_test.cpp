@@ -1,19 +1,11 @@
 // What only the PostgreSQL store has: schema migrations, start-up errors,
 // group commit. Skipped when no database is given (WF_TEST_PG_URL).
-#include "support.hpp"
+#include "store/pg_support.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <pqxx/pqxx>
 
 using namespace wf_test;
-
-namespace {
-int schema_version(const std::string& schema) {
-  pqxx::connection c(pg_url());
-  pqxx::work tx(c);
-  return tx.exec("SELECT max(version) FROM " + schema + ".schema_version")[0][0].as<int>();
-}
-}  // namespace
 
 TEST_CASE("postgres: a fresh database gets the schema, and migrating again changes nothing") {
   WF_REQUIRE_DATABASE();
