@@ -31,6 +31,7 @@ struct runtime::active {
   std::string name;
   std::string input;
   bool done = false;
+  bool held = false;  // claimed (or created) in the store: its lease is renewed
   outcome out;
   std::exception_ptr error;
   std::vector<boost::asio::any_completion_handler<void()>> waiters;

@@ -134,6 +134,7 @@ asio::awaitable<std::optional<std::vector<journal_record>>> back_off(runtime::im
 
 void runtime::impl::start(const detail::registration& reg, std::shared_ptr<runtime::active> a, workflow_state state,
                           std::vector<journal_record> journal) {
+  a->held = true;
   asio::co_spawn(ex, drive(shared_from_this(), reg, std::move(a), std::move(state), std::move(journal)),
                  asio::detached);
 }

@@ -27,9 +27,16 @@ asio::awaitable<void> runtime::impl::renew_leases(std::shared_ptr<impl> self) {
     boost::system::error_code ec;
     co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (self->active.empty()) break;
+    // Only what this runner holds in the store: a workflow whose creation or
+    // claim is still on its way is not (yet) its, and would be reported lost.
     std::vector<std::string> gids;
-    gids.reserve(self->active.size());
-    for (const auto& [gid, a] : self->active) gids.push_back(gid);
+    std::unordered_map<std::string, std::shared_ptr<runtime::active>> renewed;
+    for (const auto& [gid, a] : self->active)
+      if (a->held) {
+        gids.push_back(gid);
+        renewed.emplace(gid, a);
+      }
+    if (gids.empty()) continue;
     std::vector<std::string> lost;
     try {
       lost = co_await self->st->renew(self->options.executor_id, std::move(gids), self->options.lease_duration);
@@ -38,10 +45,11 @@ asio::awaitable<void> runtime::impl::renew_leases(std::shared_ptr<impl> self) {
       // runs out meanwhile, the next write is fenced.)
       continue;
     }
-    detail::notify(self->obs(), [&](observer& o) { o.leases_renewed(self->active.size(), lost.size()); });
+    detail::notify(self->obs(), [&](observer& o) { o.leases_renewed(renewed.size(), lost.size()); });
     for (const auto& gid : lost) {
+      // The same run as the one renewed (not one started since), and not done yet.
       auto it = self->active.find(gid);
-      if (it == self->active.end() || it->second->done) continue;
+      if (it == self->active.end() || it->second != renewed.at(gid) || it->second->done) continue;
       detail::notify(self->obs(), [&](observer& o) { o.lease_lost({it->first, it->second->name}); });
       it->second->request_stop(detail::attempt::stop_cause::lease_lost);
     }
