@@ -60,15 +60,16 @@ class context_state {
 
   // For remote_completion.
   void link(pending_operation* op);
-  /// Unlinks `op` and posts what `make()` returns (which takes `op` over),
-  /// under the lock; false (and `make` not called) if the context shut down
-  /// and destroyed `op` already.
-  template <class Executor, class Make>
-  bool complete(pending_operation* op, const Executor& ex, Make&& make) {
+  /// Unlinks `op` and posts what `make()` returns (which takes `op` over) to
+  /// the executor `executor_of()` returns, under the lock; false (and
+  /// neither called) if the context shut down and destroyed `op` already:
+  /// nothing may read `op` before this has checked that.
+  template <class ExecutorOf, class Make>
+  bool complete(pending_operation* op, ExecutorOf&& executor_of, Make&& make) {
     std::lock_guard lock(mutex_);
     if (!alive_) return false;
     unlink(op);
-    boost::asio::post(ex, make());
+    boost::asio::post(executor_of(), make());
     return true;
   }
 
@@ -147,7 +148,7 @@ class remote_completion {
     auto* op = static_cast<base*>(std::exchange(op_, nullptr));
     if (!op) return;
     // If the context is gone, it destroyed the handler already: nothing to do.
-    state_->complete(op, op->untracked(), [&] {
+    state_->complete(op, [op] { return op->untracked(); }, [&] {
       return [owned = std::unique_ptr<base>(op), ... a = std::move(args)]() mutable {
         owned->invoke(std::move(a)...);
       };
@@ -177,7 +178,7 @@ class remote_completion {
   void abandon() noexcept {
     auto* op = static_cast<base*>(std::exchange(op_, nullptr));
     if (!op) return;
-    state_->complete(op, op->untracked(), [op] { return [owned = std::unique_ptr<base>(op)] {}; });
+    state_->complete(op, [op] { return op->untracked(); }, [op] { return [owned = std::unique_ptr<base>(op)] {}; });
   }
 
   std::shared_ptr<context_state> state_;

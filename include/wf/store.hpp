@@ -20,8 +20,9 @@
 //    or not at all, when the operation completes. Records are appended at
 //    exactly `journal size + 1, + 2...`; a record is never overwritten.
 //  * Fencing: a write carries the epoch it was made under; if the workflow's
-//    epoch has moved on (another runner claimed it, or it was released), the
-//    write is refused with `write_status::fenced` and nothing of it is applied.
+//    epoch has moved on (another runner claimed it, or it was released), or
+//    the workflow is finished (its outcome is final), the write is refused
+//    with `write_status::fenced` and nothing of it is applied.
 //  * `commit` may take writes of many workflows; each one succeeds or is
 //    refused on its own. A store is free to commit them in one transaction.
 //  * Errors other than a refusal are reported by throwing. The outcome of an
@@ -56,7 +57,7 @@ struct write {
 
 enum class write_status : std::uint8_t {
   ok = 0,
-  fenced = 1,    ///< the epoch is stale (or the workflow does not exist): nothing applied
+  fenced = 1,    ///< the epoch is stale, the workflow is finished, or it does not exist: nothing applied
   conflict = 2,  ///< a record's seq is not the next one: nothing applied, nothing overwritten
 };
 

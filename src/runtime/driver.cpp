@@ -130,6 +130,30 @@ asio::awaitable<std::optional<std::vector<journal_record>>> back_off(runtime::im
   }
 }
 
+// A workflow this runner was fenced from may have been finished meanwhile -
+// by the runner that took it over, or by this one, whose last write landed
+// though it was reported as failed: then the callers get its outcome.
+asio::awaitable<bool> finished_elsewhere(runtime::impl& self, const std::string& gid,
+                                         const std::shared_ptr<runtime::active>& a) {
+  std::optional<workflow_state> s;
+  try {
+    s = co_await self.st->find(gid);
+  } catch (const std::exception&) {
+    co_return false;
+  }
+  if (!s || !s->finished()) co_return false;
+  if (s->status == workflow_status::stuck) {
+    self.complete(gid, a, std::nullopt,
+                  std::make_exception_ptr(workflow_stuck_error("wf: workflow '" + gid + "' is stuck: " + s->result)));
+  } else {
+    outcome o;
+    o.status = s->status;
+    (s->status == workflow_status::succeeded ? o.result : o.reason) = s->result;
+    self.complete(gid, a, std::move(o), nullptr);
+  }
+  co_return true;
+}
+
 }  // namespace
 
 void runtime::impl::start(const detail::registration& reg, std::shared_ptr<runtime::active> a, workflow_state state,
@@ -170,7 +194,7 @@ asio::awaitable<void> runtime::impl::drive(std::shared_ptr<impl> self, const det
         self->complete(state.gid, a, std::nullopt, r.exception);
         co_return;
       case result_kind::lease_lost:
-        self->complete(state.gid, a, std::nullopt, r.exception);
+        if (!co_await finished_elsewhere(*self, state.gid, a)) self->complete(state.gid, a, std::nullopt, r.exception);
         co_return;
       case result_kind::stopped:
         self->stopped.push_back(state.gid);
@@ -189,7 +213,7 @@ asio::awaitable<void> runtime::impl::drive(std::shared_ptr<impl> self, const det
       if (a->stop == detail::attempt::stop_cause::shutdown) {
         self->stopped.push_back(state.gid);
         self->complete(state.gid, a, std::nullopt, shutdown_error_of(state.gid));
-      } else {
+      } else if (!co_await finished_elsewhere(*self, state.gid, a)) {
         self->complete(state.gid, a, std::nullopt,
                        std::make_exception_ptr(lease_lost_error("wf: workflow '" + state.gid +
                                                                 "' was claimed by another runner")));

@@ -61,7 +61,9 @@ asio::awaitable<claim_result> memory_store::claim(std::string gid, std::string o
 
 write_status memory_store::apply(const write& w) {
   auto it = workflows_.find(w.gid);
-  if (it == workflows_.end() || it->second.state.epoch != w.epoch) return write_status::fenced;
+  // Fenced: another epoch, or finished (final: nothing is written to it any more).
+  if (it == workflows_.end() || it->second.state.epoch != w.epoch || it->second.state.finished())
+    return write_status::fenced;
   auto& e = it->second;
   for (std::size_t i = 0; i < w.records.size(); ++i)
     if (w.records[i].seq != e.journal.size() + 1 + i) return write_status::conflict;

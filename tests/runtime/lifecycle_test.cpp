@@ -21,9 +21,9 @@ namespace {
 // A latch for coroutines on one io_context: wait() completes once open() was
 // called (at once if it was already). A waiter cancelled by its coroutine's
 // cancellation slot throws operation_aborted, as any Asio wait does.
-class gate {
+class held_gate {
  public:
-  explicit gate(asio::any_io_executor ex) : timer_(std::move(ex), asio::steady_timer::time_point::max()) {}
+  explicit held_gate(asio::any_io_executor ex) : timer_(std::move(ex), asio::steady_timer::time_point::max()) {}
 
   asio::awaitable<void> wait() {
     ++waiting_;
@@ -64,17 +64,17 @@ bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit 
   return true;
 }
 
-// A store seen through a wrapper that can hold some operations at a gate,
+// A store seen through a wrapper that can hold some operations at a held_gate,
 // and notes which workflows it saw finish.
 class probe_store final : public wf::store_wrapper {
  public:
   using wf::store_wrapper::store_wrapper;
 
-  gate* hold_commit = nullptr;       // holds the first commit carrying a record named...
+  held_gate* hold_commit = nullptr;       // holds the first commit carrying a record named...
   std::string hold_commit_of;        // ...this
-  gate* hold_renewals = nullptr;     // holds every renewal while set
-  gate* hold_resumable = nullptr;    // holds claim_resumable while set
-  bool commit_held = false;          // a commit is waiting at its gate
+  held_gate* hold_renewals = nullptr;     // holds every renewal while set
+  held_gate* hold_resumable = nullptr;    // holds claim_resumable while set
+  bool commit_held = false;          // a commit is waiting at its held_gate
   int renewals_held = 0;
   bool resumable_held = false;
   std::set<std::string> finished;    // gids whose final status was committed
@@ -453,10 +453,10 @@ TEST_CASE("after shutdown, execute, enqueue, recover and start are refused with 
 TEST_CASE("a journal write in flight when shutdown is called finishes, and the next runner does not redo its branch") {
   auto base = make_store(WF_EACH_STORE);
   asio::io_context io;
-  gate write_gate(io.get_executor());
+  held_gate write_gate(io.get_executor());
   auto probe = std::make_shared<probe_store>(base);
   probe->hold_commit = &write_gate;
-  probe->hold_commit_of = "A";  // the write of A's outcome waits at the gate
+  probe->hold_commit_of = "A";  // the write of A's outcome waits at the held_gate
   wf::testing::effect_log log;
   auto p = std::make_shared<fake_participant>(log);
   const auto input = chain_input({"A", "B"});
@@ -501,7 +501,7 @@ TEST_CASE("a runner that loses its lease while backing off stops at once, withou
   const auto kind = WF_EACH_STORE;
   auto base = make_store(kind);
   asio::io_context io;
-  gate renewals(io.get_executor());
+  held_gate renewals(io.get_executor());
   auto probe = std::make_shared<probe_store>(base);
   // The runtime's clock never moves: its backoff never ends by itself.
   auto clock = std::make_shared<wf::testing::manual_clock>();
@@ -583,8 +583,8 @@ TEST_CASE("a runner's poller resumes its own unfinished workflow whose lease lap
 TEST_CASE("execute called while recover is claiming waits for it: the new workflow is claimed once") {
   auto base = make_store(WF_EACH_STORE);
   asio::io_context io;
-  gate claims(io.get_executor());
-  gate branch(io.get_executor());
+  held_gate claims(io.get_executor());
+  held_gate branch(io.get_executor());
   auto probe = std::make_shared<probe_store>(base);
   probe->hold_resumable = &claims;
   wf::runtime rt(io.get_executor(), probe, {.executor_id = "me"});

@@ -10,6 +10,7 @@
 #include <pqxx/result>
 #include <pqxx/transaction>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -67,12 +68,30 @@ bool has_duplicates(const std::vector<write_op*>& ops) {
   return false;
 }
 
+// Why `w` was not applied: another epoch, a finished workflow (fenced), or a
+// journal that does not end where it says (conflict).
+write_status refusal(pqxx::transaction_base& tx, const write& w) {
+  auto e = tx.exec_prepared("wf_fence", w.gid);
+  const bool fenced = e.empty() || e[0][0].as<std::uint64_t>() != w.epoch || e[0][1].as<int>() != 0;
+  return fenced ? write_status::fenced : write_status::conflict;
+}
+
 void write_all(pqxx::transaction_base& tx, const std::vector<write_op*>& ops, bool duplicates) {
   if (duplicates) {
+    // One by one, in gid order (a workflow's own writes in the order given),
+    // so that rows are locked in the same order as by every other statement.
+    struct one {
+      const write* w;
+      write_op* op;
+      std::size_t index;
+    };
+    std::vector<one> all;
     for (auto* op : ops) {
-      op->statuses.clear();
-      for (const auto& w : op->writes) op->statuses.push_back(apply_write(tx, w));
+      op->statuses.assign(op->writes.size(), write_status::conflict);
+      for (std::size_t i = 0; i < op->writes.size(); ++i) all.push_back({&op->writes[i], op, i});
     }
+    std::stable_sort(all.begin(), all.end(), [](const one& a, const one& b) { return a.w->gid < b.w->gid; });
+    for (const auto& o : all) o.op->statuses[o.index] = apply_write(tx, *o.w);
     return;
   }
   batch b;
@@ -86,15 +105,12 @@ void write_all(pqxx::transaction_base& tx, const std::vector<write_op*>& ops, bo
   for (auto* op : ops) {
     op->statuses.clear();
     for (const auto& w : op->writes) {
-      if (malformed.count(w.gid)) {
+      if (malformed.count(w.gid))
         op->statuses.push_back(write_status::conflict);
-      } else if (applied.count(w.gid)) {
+      else if (applied.count(w.gid))
         op->statuses.push_back(write_status::ok);
-      } else {
-        auto e = tx.exec_prepared("wf_fence", w.gid);
-        const bool fenced = e.empty() || e[0][0].as<std::uint64_t>() != w.epoch;
-        op->statuses.push_back(fenced ? write_status::fenced : write_status::conflict);
-      }
+      else
+        op->statuses.push_back(refusal(tx, w));
     }
   }
 }
@@ -114,11 +130,7 @@ write_status apply_write(pqxx::transaction_base& tx, const write& w) {
   } else {
     r = tx.exec_prepared("wf_append", w.gid, w.epoch, n, size_before);
   }
-  if (r.affected_rows() == 0) {
-    auto e = tx.exec_prepared("wf_fence", w.gid);
-    if (e.empty() || e[0][0].as<std::uint64_t>() != w.epoch) return write_status::fenced;
-    return write_status::conflict;
-  }
+  if (r.affected_rows() == 0) return refusal(tx, w);
   for (const auto& rec : w.records)
     tx.exec_prepared("wf_record", w.gid, rec.seq, static_cast<int>(rec.kind), rec.name, rec.branch, rec.failed,
                      pqxx::binarystring(rec.payload), w.epoch, rec.op, ops_text(rec.in_flight));

@@ -57,11 +57,17 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
     RETURNING {cols})"));
   c.prepare("wf_find_all", sql("SELECT {cols} FROM {s}.workflows WHERE gid = ANY($1::text[])"));
   // Every write of a group: fenced updates, then the records of the writes that matched.
+  // Every statement that updates several workflows' rows locks them first,
+  // in gid order, so that two of them (a group of writes, a renewal, a
+  // release, another runner's) can never wait for each other in a cycle.
+  // Writes apply to unfinished workflows only: a finished one is final.
   c.prepare("wf_write_all", sql(R"(
     WITH w AS (
       SELECT * FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::integer[], $5::boolean[], $6::smallint[],
                            $7::bytea[], $8::integer[], $9::text[], $10::bigint[])
         AS w(gid, epoch, n, size_before, has_progress, status, result, attempts, last_error, next_us)),
+    locked AS MATERIALIZED (
+      SELECT t.gid AS locked_gid FROM {s}.workflows t WHERE t.gid IN (SELECT gid FROM w) ORDER BY t.gid FOR UPDATE),
     upd AS (
       UPDATE {s}.workflows AS t SET
         journal_size = t.journal_size + w.n,
@@ -71,8 +77,9 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
         last_error = CASE WHEN w.has_progress THEN w.last_error ELSE t.last_error END,
         next_attempt_at = CASE WHEN w.has_progress THEN to_timestamp(w.next_us / 1000000.0) ELSE t.next_attempt_at END,
         updated_at = now()
-      FROM w
-      WHERE t.gid = w.gid AND t.epoch = w.epoch AND (w.n = 0 OR t.journal_size = w.size_before)
+      FROM w, locked
+      WHERE t.gid = w.gid AND t.gid = locked.locked_gid AND t.epoch = w.epoch AND t.status = 0
+        AND (w.n = 0 OR t.journal_size = w.size_before)
       RETURNING t.gid),
     ins AS (
       INSERT INTO {s}.journal (gid, seq, kind, name, branch, failed, payload, epoch, op, in_flight)
@@ -88,16 +95,17 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
   // A write: fenced by the epoch; records must extend the journal exactly ($3 records after $4).
   c.prepare("wf_append", sql(R"(
     UPDATE {s}.workflows SET journal_size = journal_size + $3, updated_at = now()
-    WHERE gid = $1 AND epoch = $2 AND ($3 = 0 OR journal_size = $4))"));
+    WHERE gid = $1 AND epoch = $2 AND status = 0 AND ($3 = 0 OR journal_size = $4))"));
   c.prepare("wf_append_progress", sql(R"(
     UPDATE {s}.workflows SET journal_size = journal_size + $3, status = $5, result = $6, attempts = $7,
                              last_error = $8, next_attempt_at = to_timestamp($9::bigint / 1000000.0),
                              updated_at = now()
-    WHERE gid = $1 AND epoch = $2 AND ($3 = 0 OR journal_size = $4))"));
+    WHERE gid = $1 AND epoch = $2 AND status = 0 AND ($3 = 0 OR journal_size = $4))"));
   c.prepare("wf_record", sql(R"(
     INSERT INTO {s}.journal (gid, seq, kind, name, branch, failed, payload, epoch, op, in_flight)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, 0), NULLIF($10, '')::integer[]))"));
-  c.prepare("wf_fence", sql("SELECT epoch FROM {s}.workflows WHERE gid = $1"));
+  // Why a write was not applied: fenced (another epoch, or finished), or a conflict.
+  c.prepare("wf_fence", sql("SELECT epoch, status FROM {s}.workflows WHERE gid = $1"));
   // Every claim returns the workflow's columns, then the owner it had before.
   c.prepare("wf_claim", sql(R"(
     WITH old AS (SELECT gid AS old_gid, owner AS old_owner FROM {s}.workflows WHERE gid = $1 FOR UPDATE)
@@ -133,17 +141,23 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
     SELECT {rcols}, gid FROM {s}.journal
     WHERE gid = ANY($1::text[]) ORDER BY gid, seq)"));
   c.prepare("wf_renew", sql(R"(
+    WITH locked AS MATERIALIZED (
+      SELECT gid AS locked_gid FROM {s}.workflows
+      WHERE owner = $1 AND status = 0 AND gid = ANY($2::text[]) ORDER BY gid FOR UPDATE)
     UPDATE {s}.workflows SET lease_expires = now() + $3 * interval '1 millisecond'
-    WHERE owner = $1 AND status = 0 AND gid = ANY($2::text[])
+    FROM locked WHERE gid = locked.locked_gid AND owner = $1 AND status = 0
     RETURNING gid)"));
   c.prepare("wf_runnable", sql(R"(
     SELECT {cols} FROM {s}.workflows
     WHERE status = 0 AND (owner = $1 OR owner = '' OR lease_expires <= now())
     ORDER BY next_attempt_at LIMIT $2)"));
   c.prepare("wf_release", sql(R"(
+    WITH locked AS MATERIALIZED (
+      SELECT gid AS locked_gid FROM {s}.workflows
+      WHERE owner = $1 AND status = 0 AND gid = ANY($2::text[]) ORDER BY gid FOR UPDATE)
     UPDATE {s}.workflows
     SET epoch = epoch + 1, owner = '', lease_expires = now(), next_attempt_at = now(), updated_at = now()
-    WHERE owner = $1 AND status = 0 AND gid = ANY($2::text[]))"));
+    FROM locked WHERE gid = locked.locked_gid AND owner = $1 AND status = 0)"));
   c.prepare("wf_purge", sql(R"(
     DELETE FROM {s}.workflows WHERE gid IN (
       SELECT gid FROM {s}.workflows
