@@ -27,4 +27,9 @@ if(WF_TSAN)
   # under -Werror). Asio's fenced blocks become no-ops; its scheduler's mutexes,
   # which TSan does see, still order the handlers, so reports are not hidden.
   add_compile_definitions(BOOST_ASIO_DISABLE_FENCED_BLOCK)
+  # The other fence is in Asio's reference count of a type-erased executor
+  # too big for any_io_executor's buffer (a work-tracking one): GCC warns that
+  # TSan cannot see it. The count's own atomics, which TSan does see, order
+  # the last release; the warning is not an error here.
+  add_compile_options(-Wno-error=tsan)
 endif()

@@ -25,8 +25,11 @@
 #define WF_WHEN_ALL_HPP
 
 #include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -55,20 +58,34 @@ struct join {
   // (In an optional, constructed in place and moved out: Boost 1.81's
   // any_completion_handler cannot be assigned, nor posted as it is.)
   std::optional<boost::asio::any_completion_handler<void()>> waiter;
+  // Cancelling the awaiting coroutine cancels every started one (a workflow
+  // being stopped cancels its actions that run in them).
+  std::vector<std::unique_ptr<boost::asio::cancellation_signal>> signals;
+  boost::asio::cancellation_slot parent;
 
+  boost::asio::cancellation_slot slot_for_next() {
+    signals.push_back(std::make_unique<boost::asio::cancellation_signal>());
+    return signals.back()->slot();
+  }
   void done(const boost::asio::any_io_executor& ex) {
     if (--remaining != 0 || !waiter) return;
+    if (parent.is_connected()) parent.clear();
     boost::asio::post(ex, [h = std::move(*waiter)]() mutable { std::move(h)(); });
     waiter.reset();
   }
   static boost::asio::awaitable<void> wait(std::shared_ptr<join> j) {
     auto init = [j](auto handler) {
+      auto ex = boost::asio::get_associated_executor(handler);
       if (j->remaining == 0) {
-        auto ex = boost::asio::get_associated_executor(handler);
         boost::asio::post(ex, std::move(handler));
-      } else {
-        j->waiter.emplace(std::move(handler));
+        return;
       }
+      j->parent = boost::asio::get_associated_cancellation_slot(handler);
+      if (j->parent.is_connected())
+        j->parent.assign([j = j.get()](boost::asio::cancellation_type type) {
+          for (auto& s : j->signals) s->emit(type);
+        });
+      j->waiter.emplace(std::move(handler));
     };
     return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void()>(init, boost::asio::use_awaitable);
   }
@@ -80,23 +97,32 @@ struct outcome_of {
   std::exception_ptr error;
 };
 
+// The coroutine a started awaitable runs in. Once cancelled, it goes on: a
+// branch's outcome is still journaled (nothing is abandoned).
+template <class T>
+boost::asio::awaitable<T> started(boost::asio::awaitable<T> op) {
+  co_await boost::asio::this_coro::throw_if_cancelled(false);
+  co_return co_await std::move(op);
+}
+
 // Starts `op` now (co_spawn on the current executor runs it inline up to its
 // first suspension) and reports its outcome into `slot`.
 template <class T>
 void start_one(const boost::asio::any_io_executor& ex, const std::shared_ptr<join>& j, outcome_of<T>& slot,
                boost::asio::awaitable<T> op) {
+  auto cancel = j->slot_for_next();
   if constexpr (std::is_void_v<T>) {
     auto report = [ex, j, &slot](std::exception_ptr e) {
       if (e) slot.error = e; else slot.value.emplace();
       j->done(ex);
     };
-    boost::asio::co_spawn(ex, std::move(op), std::move(report));
+    boost::asio::co_spawn(ex, started(std::move(op)), boost::asio::bind_cancellation_slot(cancel, std::move(report)));
   } else {
     auto report = [ex, j, &slot](std::exception_ptr e, T v) {
       if (e) slot.error = e; else slot.value.emplace(std::move(v));
       j->done(ex);
     };
-    boost::asio::co_spawn(ex, std::move(op), std::move(report));
+    boost::asio::co_spawn(ex, started(std::move(op)), boost::asio::bind_cancellation_slot(cancel, std::move(report)));
   }
 }
 

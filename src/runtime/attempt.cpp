@@ -5,6 +5,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstdio>
@@ -67,10 +68,22 @@ std::string message_of(const std::exception_ptr& e) {
 }
 
 asio::awaitable<write_status> commit_one(store& s, write w) {
+  // A write, once started, finishes: a stop (the cancellation of the
+  // workflow's coroutine) must not cut it short, which would leave its
+  // outcome in doubt for nothing. Cancellation comes back on afterwards.
+  co_await asio::this_coro::reset_cancellation_state(asio::disable_cancellation());
   std::vector<write> batch;
   batch.push_back(std::move(w));
-  const auto status = co_await s.commit(std::move(batch));
-  co_return status.at(0);
+  std::exception_ptr error;
+  write_status status = write_status::ok;
+  try {
+    status = (co_await s.commit(std::move(batch))).at(0);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  co_await asio::this_coro::reset_cancellation_state();
+  if (error) std::rethrow_exception(error);
+  co_return status;
 }
 
 attempt::attempt(attempt_env env, const registration& reg, const workflow_state& state,
@@ -128,9 +141,8 @@ void attempt::stop(stop_cause cause) {
                          std::to_string(state_.epoch) + " is stale)"));
   else
     stop_ = std::make_exception_ptr(stop_signal{});
-  for (auto& s : ops_)
-    if (s.running) s.cancel.emit(asio::cancellation_type::terminal);
-  handler_cancel_.emit(asio::cancellation_type::terminal);
+  // (The driver cancels the running actions and handler: they run in the
+  // workflow's coroutines, which its cancellation reaches.)
   for (auto& s : ops_)
     if (!s.resolved && s.waiter) resolve(s, stop_, {});
 }
@@ -156,6 +168,10 @@ attempt::op_slot& attempt::start_op(record_kind kind, branch_spec& spec, engine:
   return s;
 }
 
+// The action runs here, in the coroutine that awaits the branch (the
+// workflow's, or one that wf::when_all started): nothing to spawn, and the
+// action is cancelled with that coroutine (stop() cancels the workflow's,
+// when_all passes it on).
 asio::awaitable<std::string> attempt::run_branch(record_kind kind, branch_spec spec, raw_action action) {
   check_can_go_on();
   check_name(kind, spec.name);
@@ -169,8 +185,29 @@ asio::awaitable<std::string> attempt::run_branch(record_kind kind, branch_spec s
     halted_ = true;
     throw halt_signal{};
   }
-  launch(s, std::move(action));
-  co_return co_await wait(s.id);
+  s.running = true;
+  ++actions_running_;
+  const branch_context ctx{state_.gid, s.branch_text, "action", s.name};
+  const auto called = env_.obs ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  notify(env_.obs, [&](observer& o) { o.call_started(ref(), ctx); });
+  std::exception_ptr error;
+  std::string payload;
+  try {
+    payload = co_await action(ctx);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  if (env_.obs) {
+    const auto how = error ? call_end_of(env_.classify(error), error) : call_end::ok;
+    const std::string message = error ? message_of(error) : std::string();
+    notify(env_.obs, [&](observer& o) {
+      o.call_ended(ref(), ctx, how, std::chrono::steady_clock::now() - called, message);
+    });
+  }
+  s.running = false;
+  --actions_running_;
+  if (settle_action(s, error, std::move(payload))) co_await flush();
+  co_return co_await outcome_of(s);
 }
 
 asio::awaitable<std::string> attempt::record_value(std::string name, std::function<std::string()> fn) {
@@ -203,71 +240,40 @@ asio::awaitable<std::string> attempt::record_value(std::string name, std::functi
     engine_.unknown(s.id);
     std::rethrow_exception(bug_);
   }
-  auto record = engine_.outcome(s.id, false, std::move(value));
-  enqueue(std::move(record), s.id);
-  co_return co_await wait(s.id);
+  if (enqueue(engine_.outcome(s.id, false, std::move(value)), s.id)) co_await flush();
+  co_return co_await outcome_of(s);
 }
 
-void attempt::launch(op_slot& slot, raw_action action) {
-  slot.running = true;
-  ++actions_running_;
-  const branch_context ctx{state_.gid, slot.branch_text, "action", slot.name};
-  if (env_.obs) {
-    slot.started = std::chrono::steady_clock::now();
-    notify(env_.obs, [&](observer& o) { o.call_started(ref(), ctx); });
-  }
-  auto done = [this, op = slot.id](std::exception_ptr e, action_outcome o) { on_action_done(op, e, std::move(o)); };
-  asio::co_spawn(env_.executor, call_action(ctx, std::move(action)),
-                 asio::bind_cancellation_slot(slot.cancel.slot(), std::move(done)));
-}
-
-// The views in `ctx` point into the operation's slot, which outlives the call.
-asio::awaitable<attempt::action_outcome> attempt::call_action(branch_context ctx, raw_action action) {
-  action_outcome out;
-  out.payload = co_await action(ctx);
-  co_return out;
-}
-
-void attempt::on_action_done(std::uint32_t op, std::exception_ptr error, action_outcome outcome) {
-  auto& s = *slot(op);
-  s.running = false;
-  --actions_running_;
-  const auto kind = error ? env_.classify(error) : error_kind::transient;
-  if (env_.obs) {
-    const branch_context ctx{state_.gid, s.branch_text, "action", s.name};
-    const auto how = error ? call_end_of(kind, error) : call_end::ok;
-    const auto latency = std::chrono::steady_clock::now() - s.started;
-    const std::string message = error ? message_of(error) : std::string();
-    notify(env_.obs, [&](observer& o) { o.call_ended(ref(), ctx, how, latency, message); });
-  }
+bool attempt::settle_action(op_slot& s, std::exception_ptr error, std::string payload) {
+  bool failed = false;
   if (error) {
-    switch (kind) {
+    switch (env_.classify(error)) {
       case error_kind::business:
-        outcome.failed = true;
-        outcome.payload = message_of(error);
+        failed = true;
+        payload = message_of(error);
         break;
       case error_kind::bug:
-        note_bug(error, describe(s.kind, s.name, op) + ": " + message_of(error));
+        note_bug(error, describe(s.kind, s.name, s.id) + ": " + message_of(error));
         settle_unknown(s, error);
-        return;
+        return false;
       case error_kind::transient:
         if (!transient_) {
           transient_ = error;
           transient_ongoing_ = is_ongoing(error);
         }
         settle_unknown(s, error);
-        return;
+        return false;
     }
   }
   if (stop_ || broken_) {
     settle_unknown(s, stop_ ? stop_ : broken_);
-    return;
+    return false;
   }
-  if (too_large(outcome.payload.size(), "the outcome of " + describe(s.kind, s.name, op))) {
+  if (too_large(payload.size(), "the outcome of " + describe(s.kind, s.name, s.id))) {
     settle_unknown(s, bug_);
-    return;
+    return false;
   }
-  enqueue(engine_.outcome(op, outcome.failed, std::move(outcome.payload)), op);
+  return enqueue(engine_.outcome(s.id, failed, std::move(payload)), s.id);
 }
 
 void attempt::settle_unknown(op_slot& s, std::exception_ptr error) {
@@ -281,35 +287,32 @@ void attempt::resolve(op_slot& s, std::exception_ptr error, std::string value) {
   s.resolved = true;
   s.error = std::move(error);
   s.value = std::move(value);
-  if (s.waiter) {
-    auto w = s.waiter.take();
-    post_completion(env_.executor, std::move(w), s.error, std::move(s.value));
-  }
+  if (s.waiter) post_completion(env_.executor, s.waiter.take());
 }
 
-asio::awaitable<std::string> attempt::wait(std::uint32_t op) {
-  auto init = [this, op](auto handler) {
-    auto& s = *slot(op);
-    s.waiter.set(std::move(handler));
-    if (s.resolved) post_completion(env_.executor, s.waiter.take(), s.error, std::move(s.value));
-  };
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, std::string)>(
-      init, asio::use_awaitable);
+asio::awaitable<std::string> attempt::outcome_of(op_slot& s) {
+  if (!s.resolved) {
+    // Its record goes in a write another coroutine is making: wait for it.
+    auto init = [&s](auto handler) { s.waiter.set(std::move(handler)); };
+    co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(init, asio::use_awaitable);
+  }
+  if (s.error) std::rethrow_exception(s.error);
+  co_return std::move(s.value);
 }
 
 // ---- the append queue
 
-void attempt::enqueue(journal_record record, std::uint32_t op) {
+bool attempt::enqueue(journal_record record, std::uint32_t op) {
   queue_.push_back({std::move(record), op});
-  if (writing_) return;
+  if (writing_) return false;  // the coroutine writing now takes it in its next write
   writing_ = true;
-  // Posted, not started here: outcomes that arrive in the same turn of the
-  // io_context (branches finishing together) go in the same write.
-  asio::post(env_.executor, [this] { asio::co_spawn(env_.executor, flush(), asio::detached); });
+  return true;
 }
 
-// One write at a time; what queues up meanwhile goes in the next one. Runs
-// detached, but run() waits for it (quiet()) before the attempt can end.
+// Made by the coroutine whose outcome found no write in progress: one write
+// at a time, and what queues up meanwhile (outcomes of branches running in
+// parallel) goes in the next one, until nothing is left. run() waits for it
+// (quiet()) before the attempt can end.
 asio::awaitable<void> attempt::flush() {
   while (!queue_.empty()) {
     std::vector<queued> batch;
@@ -521,12 +524,10 @@ asio::awaitable<attempt_result> attempt::finish(journal_record decision, bool re
       const auto called = std::chrono::steady_clock::now();
       notify(env_.obs, [&](observer& o) { o.call_started(ref(), ctx); });
       try {
-        auto token = asio::bind_cancellation_slot(handler_cancel_.slot(), asio::use_awaitable);
-        co_await asio::co_spawn(env_.executor, fn(ctx), token);
+        co_await fn(ctx);
       } catch (...) {
         error = std::current_exception();
       }
-      handler_cancel_.slot().clear();
       if (env_.obs) {
         const auto how = error ? call_end_of(env_.classify(error), error) : call_end::ok;
         const std::string message = error ? message_of(error) : std::string();

@@ -137,9 +137,11 @@ class attempt {
 
   /// Why an attempt is stopped from outside.
   enum class stop_cause { lease_lost, shutdown };
-  /// Stops the run at once: the running actions and handler are cancelled
-  /// (Asio terminal cancellation), the code's waits end, nothing new starts,
-  /// and (lease lost) nothing more is written. On the attempt's executor.
+  /// Stops the run at once: the code's waits for outcomes end, nothing new
+  /// starts, and (lease lost) nothing more is written. The actions and the
+  /// handler running are cancelled by the caller, through the cancellation
+  /// of the coroutine the attempt runs in (wf::when_all passes it on to the
+  /// coroutines it started). On the attempt's executor.
   void stop(stop_cause cause);
 
   // ---- for wf::workflow
@@ -164,18 +166,12 @@ class attempt {
     bool resolved = false;
     std::exception_ptr error;
     std::string value;
-    one_handler<void(std::exception_ptr, std::string)> waiter;
-    boost::asio::cancellation_signal cancel;
-    bool running = false;  // its action is running
-    std::chrono::steady_clock::time_point started{};  // when its action was called (with an observer)
+    one_handler<void()> waiter;  // the coroutine waiting for a write another one makes
+    bool running = false;        // its action is running
   };
   struct queued {
     journal_record record;
     std::uint32_t op;
-  };
-  struct action_outcome {
-    bool failed = false;
-    std::string payload;
   };
   enum class ending { returned, business, transient, halted, stopped, bug };
 
@@ -186,13 +182,15 @@ class attempt {
   void check_name(record_kind kind, const std::string& name);
   void note_bug(std::exception_ptr error, std::string reason);
   op_slot& start_op(record_kind kind, branch_spec& spec, engine::start_result& started);
-  void launch(op_slot& slot, raw_action action);
-  static boost::asio::awaitable<action_outcome> call_action(branch_context ctx, raw_action action);
-  void on_action_done(std::uint32_t op, std::exception_ptr error, action_outcome outcome);
+  // An action ended: journals its outcome (true: the caller must write,
+  // flush()), or settles it as unknown.
+  bool settle_action(op_slot& slot, std::exception_ptr error, std::string payload);
   void settle_unknown(op_slot& slot, std::exception_ptr error);
   void resolve(op_slot& slot, std::exception_ptr error, std::string value);
-  boost::asio::awaitable<std::string> wait(std::uint32_t op);
-  void enqueue(journal_record record, std::uint32_t op);
+  // The operation's outcome once journaled (or its error).
+  boost::asio::awaitable<std::string> outcome_of(op_slot& slot);
+  // Queues a record; true if no write is in progress: the caller writes (flush()).
+  bool enqueue(journal_record record, std::uint32_t op);
   boost::asio::awaitable<void> flush();
   bool quiet() const noexcept;
   void notify_quiet();
@@ -221,7 +219,6 @@ class attempt {
   bool writing_ = false;
   std::size_t actions_running_ = 0;
   one_handler<void()> quiet_waiter_;
-  boost::asio::cancellation_signal handler_cancel_;
 
   // What stops the run. `stop_` (lease lost, shutdown) and `bug_`
   // (non-determinism, misuse, a bug error) end it; `transient_` is a

@@ -37,8 +37,10 @@ struct runtime::active {
   std::vector<boost::asio::any_completion_handler<void()>> waiters;
 
   // Stopping it from outside (lease lost, shutdown).
-  detail::attempt* current = nullptr;             // the attempt running now, if any
-  boost::asio::cancellation_signal backoff_cancel;  // ends the wait between attempts
+  detail::attempt* current = nullptr;  // the attempt running now, if any
+  // Cancels what its coroutine waits for (an action, a handler, a backoff).
+  // Shared: it must outlive that coroutine, whose end still touches it.
+  std::shared_ptr<boost::asio::cancellation_signal> cancel = std::make_shared<boost::asio::cancellation_signal>();
   std::optional<detail::attempt::stop_cause> stop;
   void request_stop(detail::attempt::stop_cause cause);
 };

@@ -2,10 +2,11 @@
 // them, and closing it (a rollback) once it has run out of attempts or time.
 #include "core.hpp"
 
-#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -80,11 +81,13 @@ std::exception_ptr shutdown_error_of(const std::string& gid) {
       shutdown_error("wf: the runtime shut down; workflow '" + gid + "' was given back to the store"));
 }
 
-// Waits until `until` on the runtime's clock, or until the workflow is asked to stop.
-asio::awaitable<void> wait_until(runtime::impl& self, runtime::active& a, wall_clock::time_point until) {
-  auto token = asio::bind_cancellation_slot(a.backoff_cancel.slot(), asio::as_tuple(asio::use_awaitable));
-  co_await asio::co_spawn(self.ex, self.clock->wait_until(until), token);
-  a.backoff_cancel.slot().clear();
+// Waits until `until` on the runtime's clock, or until the workflow is asked
+// to stop (which cancels the driver's coroutine, and so this wait).
+asio::awaitable<void> wait_until(runtime::impl& self, wall_clock::time_point until) {
+  try {
+    co_await self.clock->wait_until(until);
+  } catch (const boost::system::system_error&) {
+  }
 }
 
 // After a transient error: note it on the workflow's status, wait (unless it
@@ -115,11 +118,11 @@ asio::awaitable<std::optional<std::vector<journal_record>>> back_off(runtime::im
     } catch (const std::exception& e) {
       error = std::string("store: ") + e.what();
     }
-    if (fenced) co_return std::nullopt;
+    if (fenced || a.stop) co_return std::nullopt;
     // Just out of attempts or time: no wait, the next attempt closes the
     // workflow. Any other transient error (a handler failing in the rollback
     // that closing started, the store failing) waits as usual.
-    if (retry || !just_closed) co_await wait_until(self, a, state.next_attempt_at);
+    if (retry || !just_closed) co_await wait_until(self, state.next_attempt_at);
     if (a.stop) co_return std::nullopt;
     try {
       co_return co_await self.st->journal(state.gid);
@@ -159,8 +162,15 @@ asio::awaitable<bool> finished_elsewhere(runtime::impl& self, const std::string&
 void runtime::impl::start(const detail::registration& reg, std::shared_ptr<runtime::active> a, workflow_state state,
                           std::vector<journal_record> journal) {
   a->held = true;
+  // The signal goes only after the coroutine's end is all done (its end still
+  // clears the slot): the completion hands it to a later turn of the executor.
+  auto cancel = a->cancel;
+  auto slot = cancel->slot();
+  auto done = [ex = ex, cancel = std::move(cancel)](std::exception_ptr) mutable {
+    asio::post(ex, [keep = std::move(cancel)] {});
+  };
   asio::co_spawn(ex, drive(shared_from_this(), reg, std::move(a), std::move(state), std::move(journal)),
-                 asio::detached);
+                 asio::bind_cancellation_slot(slot, std::move(done)));
 }
 
 // Its frame is what a workflow keeps between attempts, so the rarer paths
@@ -168,6 +178,10 @@ void runtime::impl::start(const detail::registration& reg, std::shared_ptr<runti
 asio::awaitable<void> runtime::impl::drive(std::shared_ptr<impl> self, const detail::registration& reg,
                                            std::shared_ptr<runtime::active> a, workflow_state state,
                                            std::vector<journal_record> journal) {
+  // A stop cancels what this coroutine waits for at that moment (an action,
+  // a handler, a backoff); what it awaits afterwards (the journal writes that
+  // finish the run) must not be refused for it.
+  co_await asio::this_coro::throw_if_cancelled(false);
   std::chrono::milliseconds interval{0};
   // Set once the workflow has run out of attempts or time (checked after a
   // transient error, with that error in the reason): from then on every

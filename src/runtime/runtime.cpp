@@ -147,7 +147,7 @@ void runtime::active::request_stop(detail::attempt::stop_cause cause) {
   if (stop || done) return;
   stop = cause;
   if (current) current->stop(cause);
-  backoff_cancel.emit(asio::cancellation_type::terminal);
+  cancel->emit(asio::cancellation_type::terminal);
 }
 
 // ---- the public API
