@@ -94,8 +94,16 @@ wf_start_postgres() {
   local hba="$WF_PG_DIR/data/pg_hba.conf"
   { echo "host all wf_password_check 127.0.0.1/32 scram-sha-256"; cat "$hba"; } >"$WF_PG_DIR/pg_hba.new"
   cat "$WF_PG_DIR/pg_hba.new" >"$hba"  # rewritten in place: its owner stays the postgres user
-  $WF_PG_RUNAS "$WF_PG_BIN/pg_ctl" -D "$WF_PG_DIR/data" -l "$WF_PG_DIR/server.log" -w -t 60 \
-    -o "-p $port -k $WF_PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null \
+  # The settings go in the cluster's own configuration, not on pg_ctl's command
+  # line, so that a test that stops and starts the server (rather than
+  # restarting it) gets the same port back.
+  {
+    echo "port = $port"
+    echo "listen_addresses = '127.0.0.1'"
+    echo "unix_socket_directories = '$WF_PG_DIR'"
+    echo "max_connections = 300"
+  } >>"$WF_PG_DIR/data/postgresql.conf"
+  $WF_PG_RUNAS "$WF_PG_BIN/pg_ctl" -D "$WF_PG_DIR/data" -l "$WF_PG_DIR/server.log" -w -t 60 start >/dev/null \
     || { cat "$WF_PG_DIR/server.log" >&2; return 1; }
   export WF_TEST_PG_URL="postgresql://postgres@127.0.0.1:$port/postgres"
   # For tests that restart the server (pg_ctl restart -m immediate).

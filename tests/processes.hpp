@@ -66,20 +66,29 @@ inline void kill_now(pid_t pid) {
 /// Whether restart_postgres() can work: WF_TEST_PG_DATA and WF_TEST_PG_CTL are set.
 inline bool can_restart_postgres() { return !env("WF_TEST_PG_DATA").empty() && !env("WF_TEST_PG_CTL").empty(); }
 
-/// `pg_ctl restart -m immediate` on the test cluster (as WF_TEST_PG_RUNAS), its
-/// output appended to `log`; returns pg_ctl's exit status.
-inline int restart_postgres(const std::string& log) {
+/// `pg_ctl VERB` on the test cluster (as WF_TEST_PG_RUNAS), waiting up to 60 s
+/// for it to finish, with `-m MODE` unless `mode` is empty; its output is
+/// appended to `log`. Returns pg_ctl's exit status. (The cluster's port and
+/// addresses are in its postgresql.conf, so a stop then a start keeps them.)
+inline int pg_ctl(const std::string& verb, const std::string& mode, const std::string& log) {
   std::vector<std::string> cmd;
   std::istringstream runas(env("WF_TEST_PG_RUNAS"));
   for (std::string w; runas >> w;) cmd.push_back(w);
   const std::string data = env("WF_TEST_PG_DATA");
   const std::string dir = data.substr(0, data.rfind('/'));
   for (std::string a : {env("WF_TEST_PG_CTL"), std::string("-D"), data, std::string("-l"), dir + "/server.log",
-                        std::string("-m"), std::string("immediate"), std::string("-w"), std::string("-t"),
-                        std::string("60"), std::string("restart")})
+                        std::string("-w"), std::string("-t"), std::string("60")})
     cmd.push_back(std::move(a));
+  if (!mode.empty()) {
+    cmd.push_back("-m");
+    cmd.push_back(mode);
+  }
+  cmd.push_back(verb);
   return wait_for(start_process(cmd, log));
 }
+
+/// `pg_ctl restart -m immediate` on the test cluster.
+inline int restart_postgres(const std::string& log) { return pg_ctl("restart", "immediate", log); }
 
 }  // namespace wf_test
 

@@ -15,30 +15,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// `pg_ctl VERB` on the test cluster (as WF_TEST_PG_RUNAS), waiting for it to
-// finish; returns pg_ctl's exit status. Stops are "fast" (clients are cut off).
-int pg_ctl(const std::string& verb, const std::string& log) {
-  std::vector<std::string> cmd;
-  std::istringstream runas(wf_test::env("WF_TEST_PG_RUNAS"));
-  for (std::string w; runas >> w;) cmd.push_back(w);
-  const std::string data = wf_test::env("WF_TEST_PG_DATA");
-  const std::string dir = data.substr(0, data.rfind('/'));
-  for (std::string a : {wf_test::env("WF_TEST_PG_CTL"), std::string("-D"), data, std::string("-l"),
-                        dir + "/server.log", std::string("-w"), std::string("-t"), std::string("60")})
-    cmd.push_back(std::move(a));
-  if (verb == "stop") {
-    cmd.push_back("-m");
-    cmd.push_back("fast");
-  }
-  cmd.push_back(verb);
-  return wf_test::wait_for(wf_test::start_process(cmd, log));
-}
-
 // Starts the cluster again when the test ends, however it ends.
 struct restart_on_exit {
   bool down = false;
   ~restart_on_exit() {
-    if (down) pg_ctl("start", "/dev/null");
+    if (down) wf_test::pg_ctl("start", "", "/dev/null");
   }
 };
 
@@ -52,7 +33,7 @@ TEST_CASE("process: runtime::start() returns at once and leaves the io thread fr
   }
   auto store = wf::postgres_store::open(wf_test::pg_options());  // opened while the database is up
   restart_on_exit cluster;
-  REQUIRE(pg_ctl("stop", "/dev/null") == 0);
+  REQUIRE(wf_test::pg_ctl("stop", "fast", "/dev/null") == 0);
   cluster.down = true;
 
   boost::asio::io_context io;
@@ -83,6 +64,9 @@ TEST_CASE("process: runtime::start() returns at once and leaves the io thread fr
   CHECK(std::chrono::steady_clock::now() - before_ticks < 1s);
   rt.stop();
 
-  REQUIRE(pg_ctl("start", "/dev/null") == 0);
+  REQUIRE(wf_test::pg_ctl("start", "", "/dev/null") == 0);
   cluster.down = false;
+  // The cluster is back where the tests after this one look for it (a start
+  // without the first start's options once put it on another port).
+  CHECK_NOTHROW(wf::postgres_store::open(wf_test::pg_options()));
 }
