@@ -321,8 +321,9 @@ inline std::vector<std::string> effects(const wf::testing::effect_log& log) {
 /// fresh participant scripted by `script` for each run.
 inline wf::testing::crash_test_result crash_check_chain(
     const std::string& kind, const std::string& input, std::function<void(fake_participant&)> script = {},
-    wf::workflow_options options = fast_retries()) {
+    wf::workflow_options options = fast_retries(), std::function<std::string(std::string)> normalize = {}) {
   wf::testing::crash_test t;
+  t.normalize = std::move(normalize);
   t.workflow = "chain";
   t.input = input;
   t.make_store = store_per_run(kind);

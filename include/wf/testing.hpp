@@ -213,8 +213,10 @@ struct crash_test {
   /// Compare result bytes too (recorded values in them are compared as
   /// "the value of operation N"; see `normalize` for more).
   bool compare_results = true;
-  /// Rewrites an effect's text or a result before they are compared (e.g.
-  /// to blank out a timestamp the participant made itself). Optional.
+  /// Rewrites an effect's text, a result or a failure reason before they
+  /// are compared (e.g. to blank out a timestamp the participant made
+  /// itself, or the last transient error a deadline's reason quotes, which
+  /// an injected fault may be). Optional.
   std::function<std::string(std::string)> normalize;
   /// Which faults to inject (all three by default).
   std::vector<fault> faults{fault::refuse, fault::in_doubt, fault::takeover};

@@ -283,6 +283,7 @@ run_report run(const crash_test& test, std::size_t number, const scenario& sc) {
     report.effects.push_back(std::move(e));
   }
   report.out.result = normalized(std::move(report.out.result), values, test);
+  report.out.reason = normalized(std::move(report.out.reason), values, test);
   return report;
 }
 

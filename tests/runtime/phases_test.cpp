@@ -99,7 +99,11 @@ TEST_CASE("past its deadline a failing workflow rolls back, compensating the bra
   CHECK(std::count(f.participant->calls.begin(), f.participant->calls.end(), "B/rollback") == 1);
   CHECK(effects(f.log) == std::vector<std::string>{"A/action", "A/rollback"});
 
-  auto r = crash_check_chain(f.kind, chain_input({"A", "B"}), script, options);
+  // The reason quotes the last transient error before the deadline: in a
+  // run with an injected fault that may be the fault (when the deadline
+  // passes before B is called again), so the check compares the rest.
+  auto without_last_error = [](std::string reason) { return reason.substr(0, reason.find("; last error:")); };
+  auto r = crash_check_chain(f.kind, chain_input({"A", "B"}), script, options, without_last_error);
   INFO(r.describe());
   CHECK(r.ok());
 }
