@@ -57,6 +57,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -142,10 +143,18 @@ using raw_action = std::function<boost::asio::awaitable<std::string>(const branc
 
 namespace detail {
 /// What a branch hands to the attempt when it runs.
+struct branch_handlers {
+  handler on_rollback, on_commit, on_finish;
+};
 struct branch_spec {
   std::string name;
-  handler on_rollback, on_commit, on_finish;
+  std::unique_ptr<branch_handlers> handlers;  // once one is set (most branches have none)
   std::optional<bool> compensate_on_failure;
+
+  branch_handlers& set_handlers() {
+    if (!handlers) handlers = std::make_unique<branch_handlers>();
+    return *handlers;
+  }
 };
 boost::asio::awaitable<std::string> run_branch(attempt* a, record_kind kind, branch_spec spec, raw_action action);
 boost::asio::awaitable<std::string> record_value(attempt* a, std::string name, std::function<std::string()> fn);

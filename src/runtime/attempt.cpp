@@ -8,7 +8,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <cstdio>
+#include <charconv>
 
 namespace asio = boost::asio;
 
@@ -22,11 +22,15 @@ struct halt_signal {};
 // Thrown into the workflow code when the runtime stops the run (shutdown).
 struct stop_signal {};
 
-std::string branch_id_text(std::uint32_t id) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%02u", static_cast<unsigned>(id));
-  return buf;
+// "01", "02", ... "99", "100": at least two digits. Returns the length.
+std::uint8_t write_branch_id(char (&out)[11], std::uint32_t id) {
+  char* p = out;
+  if (id < 10) *p++ = '0';
+  p = std::to_chars(p, out + sizeof out, id).ptr;
+  return static_cast<std::uint8_t>(p - out);
 }
+
+const handler no_handler;
 
 std::string_view op_name(record_kind k) {
   switch (k) {
@@ -71,13 +75,16 @@ asio::awaitable<write_status> commit_one(store& s, write w) {
   // A write, once started, finishes: a stop (the cancellation of the
   // workflow's coroutine) must not cut it short, which would leave its
   // outcome in doubt for nothing. Cancellation comes back on afterwards.
+  // (The cancellation state belongs to the whole chain of coroutines this
+  // one runs in, so setting it here holds for the store's coroutine too.)
   co_await asio::this_coro::reset_cancellation_state(asio::disable_cancellation());
   std::vector<write> batch;
   batch.push_back(std::move(w));
   std::exception_ptr error;
   write_status status = write_status::ok;
   try {
-    status = (co_await s.commit(std::move(batch))).at(0);
+    auto statuses = co_await s.commit(std::move(batch));
+    status = statuses.at(0);
   } catch (...) {
     error = std::current_exception();
   }
@@ -125,11 +132,9 @@ void attempt::misuse(const std::string& message) {
   stop_with_bug(std::make_exception_ptr(std::logic_error(message)), message);
 }
 
-bool attempt::too_large(std::size_t size, const std::string& what) {
-  if (size <= max_payload_bytes) return false;
+void attempt::note_too_large(std::size_t size, const std::string& what) {
   const std::string reason = "wf: " + size_problem(what, size, max_payload_bytes);
   note_bug(std::make_exception_ptr(payload_too_large_error(reason)), reason);
-  return true;
 }
 
 void attempt::stop(stop_cause cause) {
@@ -144,28 +149,38 @@ void attempt::stop(stop_cause cause) {
   // (The driver cancels the running actions and handler: they run in the
   // workflow's coroutines, which its cancellation reaches.)
   for (auto& s : ops_)
-    if (!s.resolved && s.waiter) resolve(s, stop_, {});
+    if (!s->resolved && s->waiter) resolve(*s, stop_, {});
 }
 
 // ---- operations
 
 attempt::op_slot& attempt::start_op(record_kind kind, branch_spec& spec, engine::start_result& started) {
-  handler_set hs{static_cast<bool>(spec.on_rollback), static_cast<bool>(spec.on_commit),
-                 static_cast<bool>(spec.on_finish), spec.compensate_on_failure};
+  handler_set hs;
+  hs.compensate_on_failure = spec.compensate_on_failure;
+  if (const auto* h = spec.handlers.get()) {
+    hs.on_rollback = static_cast<bool>(h->on_rollback);
+    hs.on_commit = static_cast<bool>(h->on_commit);
+    hs.on_finish = static_cast<bool>(h->on_finish);
+  }
   try {
     started = engine_.start(kind, spec.name, hs);
   } catch (const nondeterminism_error& e) {
     stop_with_bug(std::current_exception(), e.what());
   }
-  auto& s = ops_.emplace_back();
+  auto& s = *ops_.emplace_back(std::make_unique<op_slot>());
   s.id = started.op;
   s.kind = kind;
   s.name = std::move(spec.name);
-  if (started.branch) s.branch_text = branch_id_text(started.branch);
-  s.on_rollback = std::move(spec.on_rollback);
-  s.on_commit = std::move(spec.on_commit);
-  s.on_finish = std::move(spec.on_finish);
+  if (started.branch) s.branch_size = write_branch_id(s.branch_text, started.branch);
+  if (hs.any()) s.handlers = std::move(spec.handlers);
   return s;
+}
+
+const handler& attempt::op_slot::handler_for(record_kind k) const noexcept {
+  if (!handlers) return no_handler;
+  return k == record_kind::commit ? handlers->on_commit
+         : k == record_kind::rollback ? handlers->on_rollback
+                                      : handlers->on_finish;
 }
 
 // The action runs here, in the coroutine that awaits the branch (the
@@ -187,7 +202,7 @@ asio::awaitable<std::string> attempt::run_branch(record_kind kind, branch_spec s
   }
   s.running = true;
   ++actions_running_;
-  const branch_context ctx{state_.gid, s.branch_text, "action", s.name};
+  const branch_context ctx{state_.gid, s.branch_id(), "action", s.name};
   const auto called = env_.obs ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   notify(env_.obs, [&](observer& o) { o.call_started(ref(), ctx); });
   std::exception_ptr error;
@@ -207,7 +222,8 @@ asio::awaitable<std::string> attempt::run_branch(record_kind kind, branch_spec s
   s.running = false;
   --actions_running_;
   if (settle_action(s, error, std::move(payload))) co_await flush();
-  co_return co_await outcome_of(s);
+  if (!s.resolved) co_await resolved(s);
+  co_return take_outcome(s);
 }
 
 asio::awaitable<std::string> attempt::record_value(std::string name, std::function<std::string()> fn) {
@@ -236,12 +252,13 @@ asio::awaitable<std::string> attempt::record_value(std::string name, std::functi
       transient_ = e;
     throw;
   }
-  if (too_large(value.size(), "the value '" + s.name + "'")) {
+  if (too_large(value.size(), [&] { return "the value '" + s.name + "'"; })) {
     engine_.unknown(s.id);
     std::rethrow_exception(bug_);
   }
   if (enqueue(engine_.outcome(s.id, false, std::move(value)), s.id)) co_await flush();
-  co_return co_await outcome_of(s);
+  if (!s.resolved) co_await resolved(s);
+  co_return take_outcome(s);
 }
 
 bool attempt::settle_action(op_slot& s, std::exception_ptr error, std::string payload) {
@@ -269,7 +286,7 @@ bool attempt::settle_action(op_slot& s, std::exception_ptr error, std::string pa
     settle_unknown(s, stop_ ? stop_ : broken_);
     return false;
   }
-  if (too_large(payload.size(), "the outcome of " + describe(s.kind, s.name, s.id))) {
+  if (too_large(payload.size(), [&] { return "the outcome of " + describe(s.kind, s.name, s.id); })) {
     settle_unknown(s, bug_);
     return false;
   }
@@ -290,14 +307,15 @@ void attempt::resolve(op_slot& s, std::exception_ptr error, std::string value) {
   if (s.waiter) post_completion(env_.executor, s.waiter.take());
 }
 
-asio::awaitable<std::string> attempt::outcome_of(op_slot& s) {
-  if (!s.resolved) {
-    // Its record goes in a write another coroutine is making: wait for it.
-    auto init = [&s](auto handler) { s.waiter.set(std::move(handler)); };
-    co_await asio::async_initiate<const asio::use_awaitable_t<>&, void()>(init, asio::use_awaitable);
-  }
+asio::awaitable<void> attempt::resolved(op_slot& s) {
+  // Its record goes in a write another coroutine is making: wait for it.
+  auto init = [&s](auto handler) { s.waiter.set(std::move(handler)); };
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(init, asio::use_awaitable);
+}
+
+std::string attempt::take_outcome(op_slot& s) {
   if (s.error) std::rethrow_exception(s.error);
-  co_return std::move(s.value);
+  return std::move(s.value);
 }
 
 // ---- the append queue
@@ -315,7 +333,9 @@ bool attempt::enqueue(journal_record record, std::uint32_t op) {
 // (quiet()) before the attempt can end.
 asio::awaitable<void> attempt::flush() {
   while (!queue_.empty()) {
-    std::vector<queued> batch;
+    // (The two vectors trade places, keeping their capacity.)
+    std::vector<queued> batch = std::move(spare_);
+    batch.clear();
     batch.swap(queue_);
     if (stop_ || broken_ || bug_) {
       for (auto& q : batch) settle_unknown(*slot(q.op), stop_ ? stop_ : broken_ ? broken_ : bug_);
@@ -329,7 +349,7 @@ asio::awaitable<void> attempt::flush() {
     }
     write_status status = write_status::ok;
     std::exception_ptr error;
-    const auto written = std::chrono::steady_clock::now();
+    const auto written = env_.obs ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     try {
       status = co_await commit_one(env_.st, std::move(w));
     } catch (...) {
@@ -345,20 +365,18 @@ asio::awaitable<void> attempt::flush() {
       for (auto& q : batch) settle_unknown(*slot(q.op), error ? error : stop_);
       continue;
     }
-    std::vector<journal_record> appended;
-    appended.reserve(batch.size());
-    for (auto& q : batch) {
-      appended.push_back(q.record);
-      appended.back().payload.clear();  // the engine keeps all but the payload
-    }
-    engine_.appended(appended);
+    // The payloads go to the waiting code (resolve() resumes it later, not
+    // here), the rest of the records to the engine.
     for (auto& q : batch) {
       auto& s = *slot(q.op);
       if (q.record.failed)
         resolve(s, std::make_exception_ptr(failure(q.record.payload)), {});
       else
         resolve(s, nullptr, std::move(q.record.payload));
+      q.record.payload.clear();
+      engine_.appended(std::move(q.record));
     }
+    spare_ = std::move(batch);
   }
   writing_ = false;
   notify_quiet();
@@ -380,37 +398,49 @@ asio::awaitable<void> attempt::settle() {
 // ---- the run, and the end of the forward phase
 
 // The workflow code runs (and may park) inside this frame: what comes after
-// it returns lives in conclude(), so that a parked workflow holds little.
+// it returns lives in other functions, so that a parked workflow holds
+// little (a coroutine's frame has room for every temporary in it).
 asio::awaitable<attempt_result> attempt::run() {
   workflow w(*this);
-  ending how = ending::transient;
-  std::string value;
-  bool ongoing_answer = false;
+  code_end end;
   try {
-    value = co_await reg_.fn(w, state_.input);
-    how = ending::returned;
-  } catch (const halt_signal&) {
-    how = ending::halted;
-  } catch (const stop_signal&) {
-    how = ending::stopped;
+    end.value = co_await reg_.fn(w, state_.input);
+    end.how = ending::returned;
   } catch (...) {
-    auto e = std::current_exception();
-    value = message_of(e);
+    end = code_end_of(std::current_exception());
+  }
+  co_return co_await after_code(std::move(end));
+}
+
+attempt::code_end attempt::code_end_of(const std::exception_ptr& e) {
+  code_end end;
+  try {
+    std::rethrow_exception(e);
+  } catch (const halt_signal&) {
+    end.how = ending::halted;
+  } catch (const stop_signal&) {
+    end.how = ending::stopped;
+  } catch (...) {
+    end.value = message_of(e);
     switch (env_.classify(e)) {
-      case error_kind::business: how = ending::business; break;
+      case error_kind::business: end.how = ending::business; break;
       case error_kind::transient:
-        how = ending::transient;
-        ongoing_answer = is_ongoing(e);
+        end.how = ending::transient;
+        end.ongoing = is_ongoing(e);
         break;
       case error_kind::bug:
-        how = ending::bug;
-        note_bug(e, value);
+        end.how = ending::bug;
+        note_bug(e, end.value);
         break;
     }
   }
+  return end;
+}
+
+asio::awaitable<attempt_result> attempt::after_code(code_end end) {
   // Nothing is abandoned: actions still running finish and are journaled.
   co_await settle();
-  co_return co_await conclude(how, std::move(value), ongoing_answer);
+  co_return co_await conclude(end.how, std::move(end.value), end.ongoing);
 }
 
 attempt_result attempt::stop_result() const {
@@ -470,7 +500,7 @@ asio::awaitable<attempt_result> attempt::conclude(ending how, std::string value,
   if (const auto* d = engine_.decision()) co_return co_await finish(*d, false);
 
   if (how == ending::returned) {
-    if (too_large(value.size(), "the workflow's result")) co_return stop_result();
+    if (too_large(value.size(), [] { return std::string("the workflow's result"); })) co_return stop_result();
     co_return co_await finish(engine_.decide(true, std::move(value)), true);
   }
   if (how == ending::business) co_return co_await finish(engine_.decide(false, std::move(value)), true);
@@ -481,7 +511,7 @@ asio::awaitable<attempt_result> attempt::conclude(ending how, std::string value,
 asio::awaitable<void> attempt::append(std::vector<journal_record> records, std::optional<progress> p) {
   for (auto& r : records) r.seq = engine_.next_seq() + static_cast<std::uint32_t>(&r - records.data());
   write w{state_.gid, state_.epoch, records, std::move(p)};
-  const auto written = std::chrono::steady_clock::now();
+  const auto written = env_.obs ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   const auto status = co_await commit_one(env_.st, std::move(w));
   if (status == write_status::ok)
     notify(env_.obs, [&](observer& o) { o.journal_written(ref(), records.size(), std::chrono::steady_clock::now() - written); });
@@ -489,8 +519,10 @@ asio::awaitable<void> attempt::append(std::vector<journal_record> records, std::
     stop(stop_cause::lease_lost);
     std::rethrow_exception(stop_);
   }
-  for (auto& r : records) r.payload.clear();
-  engine_.appended(records);
+  for (auto& r : records) {
+    r.payload.clear();
+    engine_.appended(std::move(r));
+  }
 }
 
 asio::awaitable<attempt_result> attempt::finish(journal_record decision, bool record_decision) {
@@ -516,12 +548,10 @@ asio::awaitable<attempt_result> attempt::finish(journal_record decision, bool re
       if (stop_) co_return stop_result();
       const auto& h = todo[i];
       auto& s = *slot(h.op);
-      const auto& fn = h.kind == record_kind::commit ? s.on_commit
-                       : h.kind == record_kind::rollback ? s.on_rollback
-                                                          : s.on_finish;
-      const branch_context ctx{state_.gid, s.branch_text, op_name(h.kind), s.name};
+      const auto& fn = s.handler_for(h.kind);
+      const branch_context ctx{state_.gid, s.branch_id(), op_name(h.kind), s.name};
       std::exception_ptr error;
-      const auto called = std::chrono::steady_clock::now();
+      const auto called = env_.obs ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       notify(env_.obs, [&](observer& o) { o.call_started(ref(), ctx); });
       try {
         co_await fn(ctx);
@@ -568,10 +598,10 @@ namespace wf {
 
 namespace detail {
 asio::awaitable<std::string> run_branch(attempt* a, record_kind kind, branch_spec spec, raw_action action) {
-  co_return co_await a->run_branch(kind, std::move(spec), std::move(action));
+  return a->run_branch(kind, std::move(spec), std::move(action));
 }
 asio::awaitable<std::string> record_value(attempt* a, std::string name, std::function<std::string()> fn) {
-  co_return co_await a->record_value(std::move(name), std::move(fn));
+  return a->record_value(std::move(name), std::move(fn));
 }
 }  // namespace detail
 
@@ -610,15 +640,15 @@ asio::awaitable<std::uint64_t> workflow::random() {
 }
 
 workflow::branch& workflow::branch::on_rollback(handler h) {
-  spec_.on_rollback = std::move(h);
+  spec_.set_handlers().on_rollback = std::move(h);
   return *this;
 }
 workflow::branch& workflow::branch::on_commit(handler h) {
-  spec_.on_commit = std::move(h);
+  spec_.set_handlers().on_commit = std::move(h);
   return *this;
 }
 workflow::branch& workflow::branch::on_finish(handler h) {
-  spec_.on_finish = std::move(h);
+  spec_.set_handlers().on_finish = std::move(h);
   return *this;
 }
 workflow::branch& workflow::branch::compensate_on_failure(bool yes) {

@@ -23,7 +23,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/post.hpp>
 
-#include <deque>
+#include <memory>
 #include <exception>
 #include <optional>
 #include <random>
@@ -157,23 +157,35 @@ class attempt {
   [[noreturn]] void misuse(const std::string& message);
 
  private:
+  // What the attempt keeps of an operation (the engine keeps the rest):
+  // small, since a workflow parked in a branch holds one per operation.
   struct op_slot {
     std::uint32_t id = 0;
     record_kind kind = record_kind::branch;
-    std::string name;
-    std::string branch_text;  // "01"
-    handler on_rollback, on_commit, on_finish;
     bool resolved = false;
+    bool running = false;  // its action is running
+    std::uint8_t branch_size = 0;
+    char branch_text[11] = {};  // "01": the branch id in text (none for a value)
+    std::string name;
+    std::unique_ptr<branch_handlers> handlers;  // only for a branch that has any
     std::exception_ptr error;
     std::string value;
     one_handler<void()> waiter;  // the coroutine waiting for a write another one makes
-    bool running = false;        // its action is running
+
+    std::string_view branch_id() const noexcept { return {branch_text, branch_size}; }
+    const handler& handler_for(record_kind k) const noexcept;
   };
   struct queued {
     journal_record record;
     std::uint32_t op;
   };
   enum class ending { returned, business, transient, halted, stopped, bug };
+  // How the workflow's code ended: its result, or the error's message.
+  struct code_end {
+    ending how = ending::transient;
+    std::string value;
+    bool ongoing = false;  // a transient error that says the call is still going on
+  };
 
   // Throws what stops this run from going on, if anything does.
   void check_can_go_on() const;
@@ -187,16 +199,29 @@ class attempt {
   bool settle_action(op_slot& slot, std::exception_ptr error, std::string payload);
   void settle_unknown(op_slot& slot, std::exception_ptr error);
   void resolve(op_slot& slot, std::exception_ptr error, std::string value);
-  // The operation's outcome once journaled (or its error).
-  boost::asio::awaitable<std::string> outcome_of(op_slot& slot);
+  // Waits for the operation's record to be journaled by the write another
+  // coroutine is making (or for the operation to be settled otherwise).
+  boost::asio::awaitable<void> resolved(op_slot& slot);
+  // The resolved operation's outcome (or throws its error).
+  std::string take_outcome(op_slot& slot);
   // Queues a record; true if no write is in progress: the caller writes (flush()).
   bool enqueue(journal_record record, std::uint32_t op);
   boost::asio::awaitable<void> flush();
   bool quiet() const noexcept;
   void notify_quiet();
   boost::asio::awaitable<void> settle();
-  bool too_large(std::size_t size, const std::string& what);
+  // True, and the run stops as stuck, if a payload of `size` bytes is over
+  // the limit; `what()` names it (made only then).
+  template <class What>
+  bool too_large(std::size_t size, What&& what) {
+    if (size <= max_payload_bytes) return false;
+    note_too_large(size, what());
+    return true;
+  }
+  void note_too_large(std::size_t size, const std::string& what);
 
+  code_end code_end_of(const std::exception_ptr& e);
+  boost::asio::awaitable<attempt_result> after_code(code_end end);
   boost::asio::awaitable<attempt_result> conclude(ending how, std::string value, bool ongoing_answer);
   boost::asio::awaitable<attempt_result> finish(journal_record decision, bool record_decision);
   // Appends records (and progress) durably, from the handler phase; throws
@@ -204,7 +229,7 @@ class attempt {
   boost::asio::awaitable<void> append(std::vector<journal_record> records, std::optional<progress> p);
   attempt_result stop_result() const;
   attempt_result transient_result(std::string error, bool ongoing) const;
-  op_slot* slot(std::uint32_t op) noexcept { return op == 0 || op > ops_.size() ? nullptr : &ops_[op - 1]; }
+  op_slot* slot(std::uint32_t op) noexcept { return op == 0 || op > ops_.size() ? nullptr : ops_[op - 1].get(); }
   workflow_ref ref() const noexcept { return {state_.gid, state_.name}; }
 
   attempt_env env_;
@@ -212,10 +237,11 @@ class attempt {
   const workflow_state& state_;  // the driver's, which outlives this attempt
   engine engine_;
   std::optional<std::string> closing_reason_;
-  std::deque<op_slot> ops_;  // by operation id - 1 (stable addresses)
+  std::vector<std::unique_ptr<op_slot>> ops_;  // by operation id - 1 (stable addresses)
 
   // The append queue.
   std::vector<queued> queue_;
+  std::vector<queued> spare_;  // the last batch's, for its capacity
   bool writing_ = false;
   std::size_t actions_running_ = 0;
   one_handler<void()> quiet_waiter_;

@@ -34,25 +34,32 @@ std::optional<std::string> closing_reason(const workflow_state& state, const det
   return out_of_attempts(state, reg);
 }
 
+detail::attempt_result stuck_result(const std::string& reason) {
+  detail::attempt_result r;
+  r.what = result_kind::stuck;
+  r.error = reason;
+  r.exception = std::make_exception_ptr(workflow_stuck_error(reason));
+  return r;
+}
+
 asio::awaitable<detail::attempt_result> run_attempt(runtime::impl& self, const detail::registration& reg,
                                                     runtime::active& a, const workflow_state& state,
                                                     std::vector<journal_record> journal,
                                                     std::optional<std::string> closing) {
+  // (Few locals: this frame lives as long as the workflow runs.)
   std::optional<detail::attempt> at;
-  detail::attempt_result stuck;
   try {
     at.emplace(self.env(), reg, state, std::move(journal), std::move(closing));
   } catch (const detail::corrupt_journal_error& e) {
-    stuck.what = result_kind::stuck;
-    stuck.error = e.what();
-    stuck.exception = std::make_exception_ptr(workflow_stuck_error(e.what()));
+    co_return stuck_result(e.what());
   }
-  if (!at) co_return stuck;
+  struct current {
+    runtime::active& a;
+    ~current() { a.current = nullptr; }
+  } guard{a};
   a.current = &*at;
   if (a.stop) at->stop(*a.stop);
-  auto r = co_await at->run();
-  a.current = nullptr;
-  co_return r;
+  co_return co_await at->run();
 }
 
 // A bug: the workflow is marked stuck (best effort: the journal is left as it

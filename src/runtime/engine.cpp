@@ -44,6 +44,7 @@ engine::engine(std::string gid, std::vector<journal_record> journal, bool compen
     }
     index(r, i);
   }
+  size_ = static_cast<std::uint32_t>(journal_.size());
 }
 
 void engine::index(const journal_record& r, std::size_t position) {
@@ -124,19 +125,22 @@ void engine::unknown(std::uint32_t op) {
   e->state = op_state::unknown;
 }
 
-void engine::appended(const std::vector<journal_record>& records) {
-  for (const auto& r : records) {
-    if (r.seq != next_seq()) throw std::logic_error("wf: record appended out of order");
-    journal_.push_back(r);
-    index(journal_.back(), journal_.size() - 1);
-    if (!is_operation_record(r.kind)) continue;
-    ++reached_journaled_;  // the code reached it: it started it
-    if (auto* e = find_op(r.op)) {
+void engine::appended(journal_record record) {
+  if (record.seq != next_seq()) throw std::logic_error("wf: record appended out of order");
+  ++size_;
+  if (is_operation_record(record.kind)) {
+    // Its operation's entry says all that is needed of it from now on: the
+    // record itself is not kept (a long workflow's journal is not copied
+    // into memory as it grows).
+    if (auto* e = find_op(record.op)) {
       if (e->state == op_state::running) --running_;
-      e->state = r.failed ? op_state::failed : op_state::succeeded;
-      e->seq = r.seq;
+      e->state = record.failed ? op_state::failed : op_state::succeeded;
+      e->seq = record.seq;
     }
+    return;
   }
+  journal_.push_back(std::move(record));  // the decision and handler records
+  index(journal_.back(), journal_.size() - 1);
 }
 
 const journal_record* engine::decision() const noexcept {

@@ -85,10 +85,10 @@ class engine {
   /// A started operation's outcome is unknown (a transient error, or a write
   /// of its record that may or may not have landed).
   void unknown(std::uint32_t op);
-  /// These records are durable now, in this order. Throws std::logic_error
-  /// if their seqs do not continue the journal.
-  void appended(const std::vector<journal_record>& records);
-  std::uint32_t next_seq() const noexcept { return static_cast<std::uint32_t>(journal_.size() + 1); }
+  /// This record is durable now (records are given in journal order).
+  /// Throws std::logic_error if its seq does not continue the journal.
+  void appended(journal_record record);
+  std::uint32_t next_seq() const noexcept { return size_ + 1; }
 
   /// True while journaled operations remain that the code has not reached.
   bool replaying() const noexcept { return reached_journaled_ < journaled_ops_; }
@@ -142,12 +142,15 @@ class engine {
   void index(const journal_record& r, std::size_t position);
 
   std::string gid_;
+  // The journal as read, then the decision and handler records appended
+  // (the operation records appended live on in ops_).
   std::vector<journal_record> journal_;
+  std::uint32_t size_ = 0;  // records in the journal, read or appended
   bool compensate_failed_default_;
   bool closing_;
   std::vector<std::size_t> by_op_;        // op id -> position in journal_ + 1 (0: none)
   std::optional<std::size_t> decision_;   // position of the decision
-  std::size_t journaled_ops_ = 0;         // operation records in journal_
+  std::size_t journaled_ops_ = 0;         // operation records in journal_ (those read)
   std::size_t reached_journaled_ = 0;     // of those, reached by the code
   std::vector<op_entry> ops_;             // operations started, by id - 1
   std::uint32_t branch_ids_ = 0;

@@ -59,7 +59,7 @@ asio::awaitable<claim_result> memory_store::claim(std::string gid, std::string o
   co_return take(it->second, std::move(owner), lease, now);
 }
 
-write_status memory_store::apply(const write& w) {
+write_status memory_store::apply(write& w) {
   auto it = workflows_.find(w.gid);
   // Fenced: another epoch, or finished (final: nothing is written to it any more).
   if (it == workflows_.end() || it->second.state.epoch != w.epoch || it->second.state.finished())
@@ -67,13 +67,14 @@ write_status memory_store::apply(const write& w) {
   auto& e = it->second;
   for (std::size_t i = 0; i < w.records.size(); ++i)
     if (w.records[i].seq != e.journal.size() + 1 + i) return write_status::conflict;
-  e.journal.insert(e.journal.end(), w.records.begin(), w.records.end());
+  e.journal.insert(e.journal.end(), std::make_move_iterator(w.records.begin()),
+                   std::make_move_iterator(w.records.end()));
   if (w.new_progress) {
-    const auto& p = *w.new_progress;
+    auto& p = *w.new_progress;
     e.state.status = p.status;
-    e.state.result = p.result;
+    e.state.result = std::move(p.result);
     e.state.attempts = p.attempts;
-    e.state.last_error = p.last_error;
+    e.state.last_error = std::move(p.last_error);
     e.state.next_attempt_at = p.next_attempt_at;
   }
   e.state.updated_at = clock_->now();
@@ -84,7 +85,7 @@ asio::awaitable<std::vector<write_status>> memory_store::commit(std::vector<writ
   std::lock_guard lock(mutex_);
   std::vector<write_status> out;
   out.reserve(writes.size());
-  for (const auto& w : writes) out.push_back(apply(w));
+  for (auto& w : writes) out.push_back(apply(w));
   co_return out;
 }
 

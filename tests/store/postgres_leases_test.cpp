@@ -99,11 +99,13 @@ TEST_CASE("postgres: leases are renewed while a purge deletes 100,000 workflows"
   CHECK(r[0][1].as<int>() == parked);  // never claimed again: no lease was lost
 }
 
-TEST_CASE("postgres: renewing leases while the same workflows are written in groups neither deadlocks nor waits") {
-  // What a runner does when many of its workflows finish at once: the lease
-  // session renews all of them in one statement while the group writer
-  // commits their journal writes, in whatever order they came.
-  WF_REQUIRE_DATABASE();
+namespace {
+// What a runner does when many of its workflows finish at once: the lease
+// session renews all of them in one statement while the group writer
+// commits their journal writes, in whatever order they came. Or, at
+// shutdown, releases them (then the writes are fenced: the runner no
+// longer owns them).
+void renew_or_release_while_writing(bool release) {
   constexpr int n = 1'000;
   constexpr int rounds = 10;
   auto store = make_store("postgres");
@@ -151,13 +153,18 @@ TEST_CASE("postgres: renewing leases while the same workflows are written in gro
       };
       asio::co_spawn(io, commit, asio::detached);
     }
-    // The renewal of all of them, meanwhile, in another order.
+    // The renewal (or release) of all of them, meanwhile, in another order.
     std::shuffle(gids.begin(), gids.end(), rng);
+    const bool last = round == rounds - 1;
     auto renew = [&, list = gids]() -> asio::awaitable<void> {
       const auto began = std::chrono::steady_clock::now();
       try {
-        auto lost = co_await store->renew("me", list, 1h);
-        CHECK(lost.empty());
+        if (release && last) {
+          co_await store->release("me", list);
+        } else {
+          auto lost = co_await store->renew("me", list, 1h);
+          CHECK(lost.empty());
+        }
       } catch (const std::exception& e) {
         note_error(e);
       }
@@ -171,8 +178,32 @@ TEST_CASE("postgres: renewing leases while the same workflows are written in gro
   INFO("first error: " << first_error);
   CHECK(errors == 0);
   CHECK(statuses.size() == static_cast<std::size_t>(n * rounds));
-  CHECK(std::count(statuses.begin(), statuses.end(), wf::write_status::ok) == n * rounds);
+  const auto ok = std::count(statuses.begin(), statuses.end(), wf::write_status::ok);
+  if (release) {
+    // The last round's writes land before or after the release (fenced).
+    CHECK(ok >= n * (rounds - 1));
+    CHECK(std::count(statuses.begin(), statuses.end(), wf::write_status::fenced) == n * rounds - ok);
+    for (const auto& gid : gids) {
+      auto s = run_bounded(io, store->find(gid));
+      REQUIRE(s);
+      CHECK(s->owner.empty());  // every one released
+      CHECK(s->epoch == 2);
+    }
+  } else {
+    CHECK(ok == n * rounds);
+  }
   // PostgreSQL finds a deadlock after deadlock_timeout (1 s by default): a
   // renewal that took that long waited for one.
   CHECK(slowest_renewal < 900ms);
+}
+}  // namespace
+
+TEST_CASE("postgres: renewing leases while the same workflows are written in groups neither deadlocks nor waits") {
+  WF_REQUIRE_DATABASE();
+  renew_or_release_while_writing(false);
+}
+
+TEST_CASE("postgres: releasing workflows while they are written in groups neither deadlocks nor loses a release") {
+  WF_REQUIRE_DATABASE();
+  renew_or_release_while_writing(true);
 }

@@ -94,11 +94,15 @@ void write_all(pqxx::transaction_base& tx, const std::vector<write_op*>& ops, bo
     for (const auto& o : all) o.op->statuses[o.index] = apply_write(tx, *o.w);
     return;
   }
+  // In gid order: the statement updates the rows in the order given (see wf_write_all).
+  std::vector<const write*> sorted;
+  for (const auto* op : ops)
+    for (const auto& w : op->writes) sorted.push_back(&w);
+  std::sort(sorted.begin(), sorted.end(), [](const write* a, const write* b) { return a->gid < b->gid; });
   batch b;
   std::set<std::string> malformed;
-  for (const auto* op : ops)
-    for (const auto& w : op->writes)
-      if (!b.add(w)) malformed.insert(w.gid);
+  for (const auto* w : sorted)
+    if (!b.add(*w)) malformed.insert(w->gid);
   std::set<std::string> applied;
   if (!b.empty())
     for (const auto& row : b.execute(tx)) applied.insert(row[0].as<std::string>());

@@ -183,13 +183,16 @@ asio::awaitable<std::vector<claim_result>> postgres_store::claim_resumable(claim
 asio::awaitable<std::vector<std::string>> postgres_store::renew(std::string owner, std::vector<std::string> gids,
                                                                 std::chrono::milliseconds lease) {
   auto fn = [owner = std::move(owner), gids = std::move(gids), lease](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);  // one statement: atomic on its own, one round trip
+    // Each statement its own transaction. The rows a group write holds now
+    // are skipped by the first and renewed one by one after it, waiting for
+    // the write but holding nothing else meanwhile (no lock cycle).
+    pqxx::nontransaction tx(c);
     std::set<std::string> kept;
     for (const auto& row : tx.exec_prepared("wf_renew", owner, pg::text_array(gids), lease.count()))
       kept.insert(row[0].as<std::string>());
     std::vector<std::string> lost;
     for (const auto& g : gids)
-      if (!kept.count(g)) lost.push_back(g);
+      if (!kept.count(g) && tx.exec_prepared("wf_renew_one", owner, g, lease.count()).empty()) lost.push_back(g);
     return lost;
   };
   co_return co_await pg::on_worker<std::vector<std::string>>(*impl_->leases, std::move(fn));
@@ -198,10 +201,16 @@ asio::awaitable<std::vector<std::string>> postgres_store::renew(std::string owne
 asio::awaitable<void> postgres_store::release(std::string owner, std::vector<std::string> gids) {
   auto fn = [owner = std::move(owner), gids = std::move(gids), channel = pg::work_channel(impl_->schema)](
                 pqxx::connection& c) {
-    pqxx::work tx(c);
-    if (tx.exec_prepared("wf_release", owner, pg::text_array(gids)).affected_rows() > 0)
-      tx.exec_params("SELECT pg_notify($1, '')", channel);
-    tx.commit();
+    // As renew(): the rows a group write holds now are released one by one
+    // after the others, each statement its own transaction.
+    pqxx::nontransaction tx(c);
+    std::set<std::string> released;
+    for (const auto& row : tx.exec_prepared("wf_release", owner, pg::text_array(gids)))
+      released.insert(row[0].as<std::string>());
+    bool any = !released.empty();
+    for (const auto& g : gids)
+      if (!released.count(g) && !tx.exec_prepared("wf_release_one", owner, g).empty()) any = true;
+    if (any) tx.exec_params("SELECT pg_notify($1, '')", channel);
     return true;
   };
   co_await pg::on_worker<bool>(*impl_->leases, std::move(fn));

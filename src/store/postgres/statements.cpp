@@ -57,17 +57,21 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
     RETURNING {cols})"));
   c.prepare("wf_find_all", sql("SELECT {cols} FROM {s}.workflows WHERE gid = ANY($1::text[])"));
   // Every write of a group: fenced updates, then the records of the writes that matched.
-  // Every statement that updates several workflows' rows locks them first,
-  // in gid order, so that two of them (a group of writes, a renewal, a
-  // release, another runner's) can never wait for each other in a cycle.
+  // Lock waits among the statements that update several workflows' rows
+  // cannot form a cycle: renewals and releases never wait for a row (they
+  // skip the locked ones and take each of those alone afterwards, holding
+  // nothing else), so only group writes wait while holding rows. Those come
+  // sorted by gid, which the update follows when it looks each one up by
+  // index; two runners' groups that overlap (one of them stale) in some
+  // other plan's order can still deadlock: PostgreSQL detects it and the
+  // writer retries the writes one by one. (Locking the rows first, in a
+  // separate step, would cost a quarter of the writer's throughput.)
   // Writes apply to unfinished workflows only: a finished one is final.
   c.prepare("wf_write_all", sql(R"(
     WITH w AS (
       SELECT * FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::integer[], $5::boolean[], $6::smallint[],
                            $7::bytea[], $8::integer[], $9::text[], $10::bigint[])
         AS w(gid, epoch, n, size_before, has_progress, status, result, attempts, last_error, next_us)),
-    locked AS MATERIALIZED (
-      SELECT t.gid AS locked_gid FROM {s}.workflows t WHERE t.gid IN (SELECT gid FROM w) ORDER BY t.gid FOR UPDATE),
     upd AS (
       UPDATE {s}.workflows AS t SET
         journal_size = t.journal_size + w.n,
@@ -77,8 +81,8 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
         last_error = CASE WHEN w.has_progress THEN w.last_error ELSE t.last_error END,
         next_attempt_at = CASE WHEN w.has_progress THEN to_timestamp(w.next_us / 1000000.0) ELSE t.next_attempt_at END,
         updated_at = now()
-      FROM w, locked
-      WHERE t.gid = w.gid AND t.gid = locked.locked_gid AND t.epoch = w.epoch AND t.status = 0
+      FROM w
+      WHERE t.gid = w.gid AND t.epoch = w.epoch AND t.status = 0
         AND (w.n = 0 OR t.journal_size = w.size_before)
       RETURNING t.gid),
     ins AS (
@@ -140,12 +144,18 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
   c.prepare("wf_journals", sql(R"(
     SELECT {rcols}, gid FROM {s}.journal
     WHERE gid = ANY($1::text[]) ORDER BY gid, seq)"));
+  // Renewals and releases take the rows no other statement holds; the
+  // others, one by one, with the *_one statements (see wf_write_all).
   c.prepare("wf_renew", sql(R"(
     WITH locked AS MATERIALIZED (
       SELECT gid AS locked_gid FROM {s}.workflows
-      WHERE owner = $1 AND status = 0 AND gid = ANY($2::text[]) ORDER BY gid FOR UPDATE)
+      WHERE owner = $1 AND status = 0 AND gid = ANY($2::text[]) FOR UPDATE SKIP LOCKED)
     UPDATE {s}.workflows SET lease_expires = now() + $3 * interval '1 millisecond'
     FROM locked WHERE gid = locked.locked_gid AND owner = $1 AND status = 0
+    RETURNING gid)"));
+  c.prepare("wf_renew_one", sql(R"(
+    UPDATE {s}.workflows SET lease_expires = now() + $3 * interval '1 millisecond'
+    WHERE gid = $2 AND owner = $1 AND status = 0
     RETURNING gid)"));
   c.prepare("wf_runnable", sql(R"(
     SELECT {cols} FROM {s}.workflows
@@ -154,10 +164,16 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
   c.prepare("wf_release", sql(R"(
     WITH locked AS MATERIALIZED (
       SELECT gid AS locked_gid FROM {s}.workflows
-      WHERE owner = $1 AND status = 0 AND gid = ANY($2::text[]) ORDER BY gid FOR UPDATE)
+      WHERE owner = $1 AND status = 0 AND gid = ANY($2::text[]) FOR UPDATE SKIP LOCKED)
     UPDATE {s}.workflows
     SET epoch = epoch + 1, owner = '', lease_expires = now(), next_attempt_at = now(), updated_at = now()
-    FROM locked WHERE gid = locked.locked_gid AND owner = $1 AND status = 0)"));
+    FROM locked WHERE gid = locked.locked_gid AND owner = $1 AND status = 0
+    RETURNING gid)"));
+  c.prepare("wf_release_one", sql(R"(
+    UPDATE {s}.workflows
+    SET epoch = epoch + 1, owner = '', lease_expires = now(), next_attempt_at = now(), updated_at = now()
+    WHERE gid = $2 AND owner = $1 AND status = 0
+    RETURNING gid)"));
   c.prepare("wf_purge", sql(R"(
     DELETE FROM {s}.workflows WHERE gid IN (
       SELECT gid FROM {s}.workflows
