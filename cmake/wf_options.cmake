@@ -9,6 +9,10 @@ function(wf_project_warnings target)
     # A GCC 12 false positive on Asio coroutine frames (operator new and
     # delete of awaitable_frame_base do match). Clang has no such warning.
     target_compile_options(${target} PRIVATE -Wno-mismatched-new-delete)
+    # GCC 12 at -O3 (Release) warns falsely inside std::string's inlined
+    # copies (GCC PR 105329, 105651): "specified bound ... exceeds maximum
+    # object size", "pointer overflow".
+    target_compile_options(${target} PRIVATE $<$<CONFIG:Release>:-Wno-stringop-overflow -Wno-restrict -Wno-array-bounds>)
   endif()
 endfunction()
 
