@@ -256,10 +256,10 @@ struct client::impl {
 
   bhttp::request<bhttp::string_body> request_for(const call_spec& spec, const branch_context& call) const {
     bhttp::request<bhttp::string_body> req{bhttp::verb::post, target_for(spec.url, call), 11};
-    for (const auto& [name, value] : options.headers) {
+    for (const auto& header : options.headers) {  // (clang 14 cannot capture a structured binding)
       const bool replaced = std::any_of(spec.options.headers.begin(), spec.options.headers.end(),
-                                        [&](const auto& h) { return same_name(h.first, name); });
-      if (!replaced) req.insert(name, value);
+                                        [&](const auto& h) { return same_name(h.first, header.first); });
+      if (!replaced) req.insert(header.first, header.second);
     }
     for (const auto& [name, value] : spec.options.headers) req.insert(name, value);
     req.set(bhttp::field::host, spec.url.host_field);
