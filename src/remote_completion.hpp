@@ -145,11 +145,13 @@ class remote_completion {
 
   /// Runs the handler with `args` on its executor (once; later calls do nothing).
   void complete(Args... args) {
-    auto* op = static_cast<base*>(std::exchange(op_, nullptr));
+    // (`op` is cast to base* only once the context is known to be alive:
+    // otherwise it was destroyed, and even a cast may not touch it.)
+    auto* op = std::exchange(op_, nullptr);
     if (!op) return;
     // If the context is gone, it destroyed the handler already: nothing to do.
-    state_->complete(op, [op] { return op->untracked(); }, [&] {
-      return [owned = std::unique_ptr<base>(op), ... a = std::move(args)]() mutable {
+    state_->complete(op, [op] { return static_cast<base*>(op)->untracked(); }, [&] {
+      return [owned = std::unique_ptr<base>(static_cast<base*>(op)), ... a = std::move(args)]() mutable {
         owned->invoke(std::move(a)...);
       };
     });
@@ -176,9 +178,10 @@ class remote_completion {
   };
 
   void abandon() noexcept {
-    auto* op = static_cast<base*>(std::exchange(op_, nullptr));
+    auto* op = std::exchange(op_, nullptr);  // (cast as in complete())
     if (!op) return;
-    state_->complete(op, [op] { return op->untracked(); }, [op] { return [owned = std::unique_ptr<base>(op)] {}; });
+    state_->complete(op, [op] { return static_cast<base*>(op)->untracked(); },
+                     [op] { return [owned = std::unique_ptr<base>(static_cast<base*>(op))] {}; });
   }
 
   std::shared_ptr<context_state> state_;

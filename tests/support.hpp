@@ -41,6 +41,20 @@ namespace wf_test {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
+/// Built with a sanitizer, whose code runs several times slower: tests whose
+/// point depends on wall-clock margins (short leases) widen them.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool slow_build = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool slow_build = true;
+#else
+inline constexpr bool slow_build = false;
+#endif
+#else
+inline constexpr bool slow_build = false;
+#endif
+
 /// Runs `a` on `io` until it completes and returns its value (rethrows).
 template <class T>
 T run(asio::io_context& io, asio::awaitable<T> a) {

@@ -19,8 +19,11 @@
 // `compensate_on_failure`. Commit handlers run in reverse completion order too.
 //
 // The awaitables must belong to the calling workflow (its branches, steps and
-// recorded values, or coroutines of its own that use them). Not cancellable:
-// cancelling the awaiting operation does not stop the branches.
+// recorded values, or coroutines of its own that use them). Cancellation is
+// forwarded: cancelling the awaiting coroutine (as the runtime does when it
+// stops a run) cancels the actions still running; `when_all` still waits for
+// each of them to end, and one ended by cancellation has an unknown outcome
+// (it is not journaled, and runs again in the next run).
 #ifndef WF_WHEN_ALL_HPP
 #define WF_WHEN_ALL_HPP
 
@@ -62,6 +65,8 @@ struct join {
   // being stopped cancels its actions that run in them).
   std::vector<std::unique_ptr<boost::asio::cancellation_signal>> signals;
   boost::asio::cancellation_slot parent;
+  // How many report handlers hold this join (see join_ref).
+  std::size_t holders = 0;
 
   boost::asio::cancellation_slot slot_for_next() {
     signals.push_back(std::make_unique<boost::asio::cancellation_signal>());
@@ -71,6 +76,17 @@ struct join {
     if (--remaining != 0 || !waiter) return;
     if (parent.is_connected()) parent.clear();
     boost::asio::post(ex, [h = std::move(*waiter)]() mutable { std::move(h)(); });
+    waiter.reset();
+  }
+  // Every report handler is gone and the waiter is still here: the started
+  // coroutines were destroyed without reporting (their io_context shut
+  // down). The waiter holds the awaiting coroutine, which holds this join:
+  // destroy it, as Asio destroys the handlers of abandoned operations, or
+  // the two would keep each other alive.
+  void abandon() {
+    if (!waiter) return;
+    if (parent.is_connected()) parent.clear();
+    auto w = std::move(waiter);
     waiter.reset();
   }
   static boost::asio::awaitable<void> wait(std::shared_ptr<join> j) {
@@ -89,6 +105,21 @@ struct join {
     };
     return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void()>(init, boost::asio::use_awaitable);
   }
+};
+
+// A report handler's hold on its join; the last one to go abandons it.
+struct join_ref {
+  std::shared_ptr<join> j;
+  explicit join_ref(std::shared_ptr<join> p) : j(std::move(p)) { ++j->holders; }
+  join_ref(const join_ref& o) : j(o.j) {
+    if (j) ++j->holders;
+  }
+  join_ref(join_ref&& o) noexcept : j(std::move(o.j)) {}
+  join_ref& operator=(const join_ref&) = delete;
+  ~join_ref() {
+    if (j && --j->holders == 0) j->abandon();  // (j keeps the join alive meanwhile)
+  }
+  join* operator->() const noexcept { return j.get(); }
 };
 
 template <class T>
@@ -112,13 +143,13 @@ void start_one(const boost::asio::any_io_executor& ex, const std::shared_ptr<joi
                boost::asio::awaitable<T> op) {
   auto cancel = j->slot_for_next();
   if constexpr (std::is_void_v<T>) {
-    auto report = [ex, j, &slot](std::exception_ptr e) {
+    auto report = [ex, j = join_ref(j), &slot](std::exception_ptr e) {
       if (e) slot.error = e; else slot.value.emplace();
       j->done(ex);
     };
     boost::asio::co_spawn(ex, started(std::move(op)), boost::asio::bind_cancellation_slot(cancel, std::move(report)));
   } else {
-    auto report = [ex, j, &slot](std::exception_ptr e, T v) {
+    auto report = [ex, j = join_ref(j), &slot](std::exception_ptr e, T v) {
       if (e) slot.error = e; else slot.value.emplace(std::move(v));
       j->done(ex);
     };

@@ -36,12 +36,15 @@ TEST_CASE("postgres: leases are renewed while a purge deletes 100,000 workflows"
 
   asio::io_context io;
   // A short lease (renewed every 100 ms): a renewal held up behind the purge
-  // lets it run out...
-  wf::runtime rt(io.get_executor(), store, {.executor_id = "renewer", .lease_duration = 300ms});
+  // lets it run out... (Under a sanitizer the io thread itself can be late
+  // by more than that with 2,000 workflows on it: 1.5 s then, still far
+  // shorter than the purge.)
+  const auto lease = slow_build ? 1500ms : 300ms;
+  wf::runtime rt(io.get_executor(), store, {.executor_id = "renewer", .lease_duration = lease});
   // ...and then another runner (a process of its own: its own store object)
   // takes the workflow over, and the renewer loses it.
   wf::runtime taker(io.get_executor(), open_store("postgres", schema),
-                    {.executor_id = "taker", .lease_duration = 300ms, .poll_interval = 20ms});
+                    {.executor_id = "taker", .lease_duration = lease, .poll_interval = 20ms});
   asio::steady_timer gate(io, asio::steady_timer::time_point::max());
   bool gate_open = false;
   int started = 0;
