@@ -1,7 +1,8 @@
 // One run of a workflow's code over its journal: the shell around the
-// engine (engine.hpp). It runs the code; starts each operation's action in
-// a coroutine of its own (several may run at once), with a cancellation
-// signal the attempt holds; journals the outcomes through one append queue
+// engine (engine.hpp). It runs the code; runs each operation's action in
+// the coroutine that awaits it (the workflow's, or one wf::when_all started:
+// several may run at once), so that cancelling the workflow's coroutine (a
+// stop) reaches every running action; journals the outcomes through one append queue
 // (one write in flight at a time; outcomes that arrive meanwhile go together
 // in the next write); resumes the code once an outcome is durable; waits
 // for every action and write to settle before it decides; then runs the
