@@ -15,8 +15,8 @@
 //       return bank->trans_out(c, amount); }, bank, amount);
 // GCC before 13 miscompiles a capturing lambda written inside a co_await
 // expression and destroys its captures twice (GCC PR c++/100611); with such a
-// compiler `run` and `step` refuse that form at compile time. See
-// docs/concepts.md, "GCC 12".)
+// compiler `run`, `step` and the handlers chained on `new_branch` refuse that
+// form at compile time. See docs/concepts.md, "GCC 12".)
 //
 // Operations. Each branch, step and recorded value is an *operation*; the
 // code's operations get ids 1, 2, 3... in the order it starts them. Several
@@ -271,14 +271,52 @@ class workflow {
 class workflow::branch {
  public:
   /// Compensation, run in reverse order of completion if the workflow rolls back.
-  branch& on_rollback(handler h);
+  /// A handler is `(const branch_context&) -> asio::awaitable<void>`.
+  ///
+  /// Set on a named branch (`auto b = w.new_branch("A"); b.on_rollback(...)`)
+  /// a handler may be any callable. Chained on the temporary that
+  /// `new_branch` returns, which is nearly always written inside the
+  /// `co_await` that runs it, it is checked like an action (GCC < 13: no
+  /// temporary that owns resources; see docs/concepts.md, "GCC 12").
+  template <class H>
+  branch& on_rollback(H&& h) & {
+    spec_.set_handlers().on_rollback = handler(std::forward<H>(h));
+    return *this;
+  }
+  template <class H>
+  branch&& on_rollback(H&& h) && {
+    WF_CHECK_SAFE_IN_CO_AWAIT(H);
+    return std::move(on_rollback(std::forward<H>(h)));
+  }
   /// Run in reverse order of completion when the workflow commits (e.g. TCC's Confirm).
-  branch& on_commit(handler h);
+  template <class H>
+  branch& on_commit(H&& h) & {
+    spec_.set_handlers().on_commit = handler(std::forward<H>(h));
+    return *this;
+  }
+  template <class H>
+  branch&& on_commit(H&& h) && {
+    WF_CHECK_SAFE_IN_CO_AWAIT(H);
+    return std::move(on_commit(std::forward<H>(h)));
+  }
   /// Run after the commit or rollback handlers, whatever the outcome.
-  branch& on_finish(handler h);
+  template <class H>
+  branch& on_finish(H&& h) & {
+    spec_.set_handlers().on_finish = handler(std::forward<H>(h));
+    return *this;
+  }
+  template <class H>
+  branch&& on_finish(H&& h) && {
+    WF_CHECK_SAFE_IN_CO_AWAIT(H);
+    return std::move(on_finish(std::forward<H>(h)));
+  }
   /// Also compensate this branch if its own action fails with `wf::failure`
   /// (by default, as in DTM, a branch whose action failed is not compensated).
-  branch& compensate_on_failure(bool yes = true);
+  branch& compensate_on_failure(bool yes = true) & {
+    spec_.compensate_on_failure = yes;
+    return *this;
+  }
+  branch&& compensate_on_failure(bool yes = true) && { return std::move(compensate_on_failure(yes)); }
 
   /// Runs the action `(const branch_context&) -> asio::awaitable<T>` and
   /// returns its result, journaled; see the header comment for replay. The

@@ -639,23 +639,6 @@ asio::awaitable<std::uint64_t> workflow::random() {
   return record("random", [&rng = attempt_->rng()] { return static_cast<std::uint64_t>(rng()); });
 }
 
-workflow::branch& workflow::branch::on_rollback(handler h) {
-  spec_.set_handlers().on_rollback = std::move(h);
-  return *this;
-}
-workflow::branch& workflow::branch::on_commit(handler h) {
-  spec_.set_handlers().on_commit = std::move(h);
-  return *this;
-}
-workflow::branch& workflow::branch::on_finish(handler h) {
-  spec_.set_handlers().on_finish = std::move(h);
-  return *this;
-}
-workflow::branch& workflow::branch::compensate_on_failure(bool yes) {
-  spec_.compensate_on_failure = yes;
-  return *this;
-}
-
 asio::awaitable<std::string> workflow::branch::run_bytes(raw_action action) {
   if (ran_) attempt_->misuse("wf: branch '" + spec_.name + "' was run twice; make a new one with new_branch()");
   ran_ = true;
