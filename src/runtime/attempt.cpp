@@ -509,20 +509,25 @@ asio::awaitable<attempt_result> attempt::conclude(ending how, std::string value,
 }
 
 asio::awaitable<void> attempt::append(std::vector<journal_record> records, std::optional<progress> p) {
-  for (auto& r : records) r.seq = engine_.next_seq() + static_cast<std::uint32_t>(&r - records.data());
-  write w{state_.gid, state_.epoch, records, std::move(p)};
+  // The engine keeps the records without their payloads; the payloads go to
+  // the store alone (no copy of them is made).
+  std::vector<journal_record> kept;
+  kept.reserve(records.size());
+  for (auto& r : records) {
+    r.seq = engine_.next_seq() + static_cast<std::uint32_t>(&r - records.data());
+    kept.push_back({r.seq, r.kind, r.name, r.branch, r.failed, {}, r.op, r.in_flight});
+  }
+  const auto count = records.size();
+  write w{state_.gid, state_.epoch, std::move(records), std::move(p)};
   const auto written = env_.obs ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   const auto status = co_await commit_one(env_.st, std::move(w));
   if (status == write_status::ok)
-    notify(env_.obs, [&](observer& o) { o.journal_written(ref(), records.size(), std::chrono::steady_clock::now() - written); });
+    notify(env_.obs, [&](observer& o) { o.journal_written(ref(), count, std::chrono::steady_clock::now() - written); });
   if (status != write_status::ok) {
     stop(stop_cause::lease_lost);
     std::rethrow_exception(stop_);
   }
-  for (auto& r : records) {
-    r.payload.clear();
-    engine_.appended(std::move(r));
-  }
+  for (auto& r : kept) engine_.appended(std::move(r));
 }
 
 asio::awaitable<attempt_result> attempt::finish(journal_record decision, bool record_decision) {

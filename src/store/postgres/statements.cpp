@@ -1,9 +1,12 @@
 #include "statements.hpp"
+
 #include "schema.hpp"
 #include "../../text.hpp"
 
 #include <pqxx/binarystring>
 #include <pqxx/field>
+
+#include <charconv>
 
 namespace wf::detail::pg {
 
@@ -253,19 +256,44 @@ std::vector<std::uint32_t> ops_from_text(const std::string& text) {
   return out;
 }
 
-std::string text_array(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i) out += ',';
-    out += '"';
-    for (char ch : values[i]) {
-      if (ch == '"' || ch == '\\') out += '\\';
-      out += ch;
-    }
-    out += '"';
+void array_text::open() {
+  s_.pop_back();  // the closing brace
+  if (s_.size() > 1) s_ += ',';
+}
+
+void array_text::add(std::string_view text) {
+  open();
+  s_ += '"';
+  for (char ch : text) {
+    if (ch == '"' || ch == '\\') s_ += '\\';
+    s_ += ch;
   }
-  out += '}';
-  return out;
+  s_ += "\"}";
+}
+
+void array_text::add_bytea(std::string_view bytes) {
+  static const char digits[] = "0123456789abcdef";
+  open();
+  s_ += "\"\\\\x";  // "\\x: bytea's \x, its backslash escaped for the array
+  for (unsigned char ch : bytes) {
+    s_ += digits[ch >> 4];
+    s_ += digits[ch & 15];
+  }
+  s_ += "\"}";
+}
+
+void array_text::add(std::uint64_t n) {
+  open();
+  char buf[24];
+  const auto end = std::to_chars(buf, buf + sizeof buf, n).ptr;
+  s_.append(buf, end);
+  s_ += '}';
+}
+
+std::string text_array(const std::vector<std::string>& values) {
+  array_text a;
+  for (const auto& v : values) a.add(v);
+  return a.str();
 }
 
 std::string bytea_text(const std::string& bytes) {
@@ -282,41 +310,39 @@ std::string bytea_text(const std::string& bytes) {
 bool batch::add(const write& w) {
   const auto before = size_before(w);
   if (!before) return false;
-  const auto epoch = std::to_string(w.epoch);
-  gid_.push_back(w.gid);
-  epoch_.push_back(epoch);
-  n_.push_back(std::to_string(w.records.size()));
-  size_before_.push_back(std::to_string(*before));
-  has_progress_.push_back(w.new_progress ? "t" : "f");
+  empty_ = false;
+  gid_.add(w.gid);
+  epoch_.add(w.epoch);
+  n_.add(w.records.size());
+  size_before_.add(*before);
+  has_progress_.add(w.new_progress ? "t" : "f");
   static const progress none;
   const progress& p = w.new_progress ? *w.new_progress : none;
-  status_.push_back(std::to_string(static_cast<int>(p.status)));
-  result_.push_back(bytea_text(p.result));
-  attempts_.push_back(std::to_string(p.attempts));
-  last_error_.push_back(detail::storable_text(p.last_error));
-  next_us_.push_back(std::to_string(to_us(p.next_attempt_at)));
+  status_.add(static_cast<std::uint64_t>(p.status));
+  result_.add_bytea(p.result);
+  attempts_.add(p.attempts);
+  last_error_.add(detail::storable_text(p.last_error));
+  next_us_.add(std::to_string(to_us(p.next_attempt_at)));  // may be negative
   for (const auto& r : w.records) {
-    r_gid_.push_back(w.gid);
-    r_seq_.push_back(std::to_string(r.seq));
-    r_kind_.push_back(std::to_string(static_cast<int>(r.kind)));
-    r_name_.push_back(r.name);
-    r_branch_.push_back(std::to_string(r.branch));
-    r_failed_.push_back(r.failed ? "t" : "f");
-    r_payload_.push_back(bytea_text(r.payload));
-    r_epoch_.push_back(epoch);
-    r_op_.push_back(std::to_string(r.op));
-    r_in_flight_.push_back(ops_text(r.in_flight));
+    r_gid_.add(w.gid);
+    r_seq_.add(r.seq);
+    r_kind_.add(static_cast<std::uint64_t>(r.kind));
+    r_name_.add(r.name);
+    r_branch_.add(r.branch);
+    r_failed_.add(r.failed ? "t" : "f");
+    r_payload_.add_bytea(r.payload);
+    r_epoch_.add(w.epoch);
+    r_op_.add(r.op);
+    r_in_flight_.add(ops_text(r.in_flight));
   }
   return true;
 }
 
 pqxx::result batch::execute(pqxx::transaction_base& tx) const {
-  return tx.exec_prepared("wf_write_all", text_array(gid_), text_array(epoch_), text_array(n_),
-                          text_array(size_before_), text_array(has_progress_), text_array(status_),
-                          text_array(result_), text_array(attempts_), text_array(last_error_), text_array(next_us_),
-                          text_array(r_gid_), text_array(r_seq_), text_array(r_kind_), text_array(r_name_),
-                          text_array(r_branch_), text_array(r_failed_), text_array(r_payload_), text_array(r_epoch_),
-                          text_array(r_op_), text_array(r_in_flight_));
+  return tx.exec_prepared("wf_write_all", gid_.str(), epoch_.str(), n_.str(), size_before_.str(), has_progress_.str(),
+                          status_.str(), result_.str(), attempts_.str(), last_error_.str(), next_us_.str(),
+                          r_gid_.str(), r_seq_.str(), r_kind_.str(), r_name_.str(), r_branch_.str(), r_failed_.str(),
+                          r_payload_.str(), r_epoch_.str(), r_op_.str(), r_in_flight_.str());
 }
 
 }  // namespace wf::detail::pg

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace wf::detail::pg {
@@ -46,6 +47,23 @@ journal_record record_from_row(const pqxx::row& r);
 std::string ops_text(const std::vector<std::uint32_t>& ops);
 std::vector<std::uint32_t> ops_from_text(const std::string& text);
 
+/// A PostgreSQL array literal, built one element at a time and always
+/// complete ("{}", then "{\"a\"}", "{\"a\",\"b\"}"...): every element quoted,
+/// `"` and `\` escaped. Elements are written straight into the literal.
+class array_text {
+ public:
+  void add(std::string_view text);
+  /// Bytes in bytea's hex input form (\x4142), written as hex digits
+  /// directly (no intermediate string).
+  void add_bytea(std::string_view bytes);
+  void add(std::uint64_t n);
+  const std::string& str() const noexcept { return s_; }
+
+ private:
+  void open();  // makes room for the next element
+  std::string s_ = "{}";
+};
+
 /// A PostgreSQL array literal of text values: {"a","b\"c"}.
 std::string text_array(const std::vector<std::string>& values);
 
@@ -59,17 +77,16 @@ class batch {
  public:
   /// Adds `w`; false (and nothing added) if its records' seqs are not consecutive.
   bool add(const write& w);
-  bool empty() const noexcept { return gid_.empty(); }
+  bool empty() const noexcept { return empty_; }
   /// Runs it; returns one row per applied write: its gid.
   pqxx::result execute(pqxx::transaction_base& tx) const;
 
  private:
-  // Per write.
-  std::vector<std::string> gid_, epoch_, n_, size_before_, has_progress_, status_, result_, attempts_, last_error_,
-      next_us_;
+  // Per write (the array literals the statement takes, built as writes are added).
+  array_text gid_, epoch_, n_, size_before_, has_progress_, status_, result_, attempts_, last_error_, next_us_;
   // Per record.
-  std::vector<std::string> r_gid_, r_seq_, r_kind_, r_name_, r_branch_, r_failed_, r_payload_, r_epoch_, r_op_,
-      r_in_flight_;
+  array_text r_gid_, r_seq_, r_kind_, r_name_, r_branch_, r_failed_, r_payload_, r_epoch_, r_op_, r_in_flight_;
+  bool empty_ = true;
 };
 
 }  // namespace wf::detail::pg
