@@ -504,3 +504,66 @@ TEST_CASE("a local step guarded by a barrier pool applies once across a crash, f
   // The step ran twice: the second time the barrier absorbed it.
   CHECK(tx.exec("SELECT count(*) FROM " + b.table + " WHERE gid = 'local-1'")[0][0].as<int>() == 1);
 }
+
+// docs/concepts.md, "Local step": a local transaction with a compensation is
+// a branch whose action and on_rollback both go through a barrier_pool. The
+// code below is that example's, in a workflow that then fails; the process
+// dies at each journal write in turn, and a restarted one finishes the job.
+TEST_CASE("a local branch with a compensation through a barrier pool rolls back once across a crash at every write") {
+  WF_REQUIRE_DATABASE();
+  const auto kind = WF_EACH_STORE;
+  for (std::size_t crash_at = 1;; ++crash_at) {
+    INFO("crash at write " << crash_at);
+    bank b;
+    const auto schema = b.schema;
+    {
+      pqxx::work tx(b.c);
+      tx.exec("CREATE TABLE " + schema + ".stock (item text PRIMARY KEY, reserved integer NOT NULL)");
+      tx.exec("INSERT INTO " + schema + ".stock VALUES ('lamp', 0)");
+      tx.commit();
+    }
+    auto pool = std::make_shared<wf::barrier_pool>(wf::barrier_pool::options{pg_url(), 2, b.table});
+    auto start_for = [pool, schema](wf::runtime& rt) {
+      rt.register_workflow("order", [pool, schema](wf::workflow& w, std::string item) -> asio::awaitable<void> {
+        auto reserve = [pool, schema, item](const wf::branch_context& c) {
+          return pool->call(wf::barrier_info_of(c), [schema, item](pqxx::work& tx) {
+            tx.exec_params("UPDATE " + schema + ".stock SET reserved = reserved + 1 WHERE item = $1", item);
+            tx.exec_params("INSERT INTO " + schema + ".effects VALUES ($1, 'reserve')", std::string("order-1"));
+          });
+        };
+        auto release = [pool, schema, item](const wf::branch_context& c) -> asio::awaitable<void> {
+          auto undo = [schema, item](pqxx::work& tx) {
+            tx.exec_params("UPDATE " + schema + ".stock SET reserved = reserved - 1 WHERE item = $1", item);
+            tx.exec_params("INSERT INTO " + schema + ".effects VALUES ($1, 'release')", std::string("order-1"));
+          };
+          co_await pool->call(wf::barrier_info_of(c), undo);  // named: see docs/concepts.md, "GCC 12"
+        };
+        co_await w.new_branch("ReserveStock").on_rollback(release).run(reserve);
+        auto charge = [](const wf::branch_context&) -> asio::awaitable<void> { throw wf::failure("card declined"); };
+        co_await w.new_branch("Charge").run(charge);
+      });
+    };
+    auto data = make_store(kind);
+    auto first = [&start_for](wf::runtime& rt) {
+      start_for(rt);
+      asio::co_spawn(rt.get_executor(), rt.execute("order", "order-1", "lamp"), asio::detached);
+    };
+    const bool crashed = wf::testing::run_until_crash(data, crash_at, {.executor_id = "svc"}, first);
+    asio::io_context io;
+    wf::runtime rt(io.get_executor(), data, {.executor_id = "svc"});
+    start_for(rt);
+    run(io, rt.recover());
+    const auto out = run(io, rt.execute("order", "order-1", "lamp"));
+    CHECK(out.status == wf::workflow_status::failed);
+    CHECK(out.reason == "card declined");
+    {
+      pqxx::work tx(b.c);
+      CHECK(tx.exec("SELECT reserved FROM " + schema + ".stock")[0][0].as<int>() == 0);
+      // The reservation and its release each took effect once, whatever ran twice.
+      CHECK(tx.exec("SELECT count(*) FROM " + schema + ".effects WHERE op = 'reserve'")[0][0].as<int>() == 1);
+      CHECK(tx.exec("SELECT count(*) FROM " + schema + ".effects WHERE op = 'release'")[0][0].as<int>() == 1);
+    }
+    CHECK(b.rows("order-1") == std::vector<std::string>{"action/01/action", "rollback/01/rollback"});
+    if (!crashed) break;  // the run finished before write `crash_at`: every write has been a crash point
+  }
+}
