@@ -280,35 +280,34 @@ class workflow::branch {
   /// temporary that owns resources; see docs/concepts.md, "GCC 12").
   template <class H>
   branch& on_rollback(H&& h) & {
-    spec_.set_handlers().on_rollback = handler(std::forward<H>(h));
-    return *this;
+    return set(&detail::branch_handlers::on_rollback, std::forward<H>(h));
   }
   template <class H>
   branch&& on_rollback(H&& h) && {
     WF_CHECK_SAFE_IN_CO_AWAIT(H);
-    return std::move(on_rollback(std::forward<H>(h)));
+    return std::move(set(&detail::branch_handlers::on_rollback, std::forward<H>(h)));
   }
-  /// Run in reverse order of completion when the workflow commits (e.g. TCC's Confirm).
+  /// Run in reverse order of completion when the workflow commits (e.g.
+  /// TCC's Confirm). Checked as `on_rollback` is.
   template <class H>
   branch& on_commit(H&& h) & {
-    spec_.set_handlers().on_commit = handler(std::forward<H>(h));
-    return *this;
+    return set(&detail::branch_handlers::on_commit, std::forward<H>(h));
   }
   template <class H>
   branch&& on_commit(H&& h) && {
     WF_CHECK_SAFE_IN_CO_AWAIT(H);
-    return std::move(on_commit(std::forward<H>(h)));
+    return std::move(set(&detail::branch_handlers::on_commit, std::forward<H>(h)));
   }
   /// Run after the commit or rollback handlers, whatever the outcome.
+  /// Checked as `on_rollback` is.
   template <class H>
   branch& on_finish(H&& h) & {
-    spec_.set_handlers().on_finish = handler(std::forward<H>(h));
-    return *this;
+    return set(&detail::branch_handlers::on_finish, std::forward<H>(h));
   }
   template <class H>
   branch&& on_finish(H&& h) && {
     WF_CHECK_SAFE_IN_CO_AWAIT(H);
-    return std::move(on_finish(std::forward<H>(h)));
+    return std::move(set(&detail::branch_handlers::on_finish, std::forward<H>(h)));
   }
   /// Also compensate this branch if its own action fails with `wf::failure`
   /// (by default, as in DTM, a branch whose action failed is not compensated).
@@ -348,6 +347,12 @@ class workflow::branch {
       -> boost::asio::awaitable<detail::awaitable_value_t<std::invoke_result_t<G&, const branch_context&>>> {
     using result = detail::awaitable_value_t<std::invoke_result_t<G&, const branch_context&>>;
     return detail::decoded<result>(run_bytes(detail::to_raw_action(std::move(action))));
+  }
+
+  template <class H>
+  branch& set(handler detail::branch_handlers::*which, H&& h) {
+    spec_.set_handlers().*which = handler(std::forward<H>(h));
+    return *this;
   }
 
   friend class workflow;

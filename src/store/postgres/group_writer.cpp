@@ -20,28 +20,27 @@ namespace {
 
 // All creations of the group in one statement.
 void create_all(pqxx::transaction_base& tx, const std::vector<write_op*>& ops) {
-  std::vector<std::string> gids, names, inputs, owners, leases, deadlines;
+  array_text gids, names, inputs, owners, leases, deadlines;
   const auto now = wall_clock::now();
   for (const auto* op : ops) {
     const auto& s = *op->create;
-    gids.push_back(s.gid);
-    names.push_back(s.name);
-    inputs.push_back(bytea_text(s.input));
-    owners.push_back(s.owner);
+    gids.add(s.gid);
+    names.add(s.name);
+    inputs.add_bytea(s.input);
+    owners.add(s.owner);
     const auto lease = std::chrono::duration_cast<std::chrono::milliseconds>(s.lease_expires - now).count();
-    leases.push_back(std::to_string(std::max<std::int64_t>(0, lease)));
-    deadlines.push_back(std::to_string(s.deadline ? to_us(*s.deadline) : -1));
+    leases.add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, lease)));
+    deadlines.add(std::to_string(s.deadline ? to_us(*s.deadline) : -1));
   }
   std::map<std::string, workflow_state> inserted;
-  for (const auto& row : tx.exec_prepared("wf_create_all", text_array(gids), text_array(names),
-                                          text_array(inputs), text_array(owners), text_array(leases),
-                                          text_array(deadlines))) {
+  for (const auto& row : tx.exec_prepared("wf_create_all", gids.str(), names.str(), inputs.str(), owners.str(),
+                                          leases.str(), deadlines.str())) {
     auto st = state_from_row(row);
     inserted.emplace(st.gid, std::move(st));
   }
   std::map<std::string, workflow_state> existing;
   if (inserted.size() < ops.size())
-    for (const auto& row : tx.exec_prepared("wf_find_all", text_array(gids))) {
+    for (const auto& row : tx.exec_prepared("wf_find_all", gids.str())) {
       auto st = state_from_row(row);
       existing.emplace(st.gid, std::move(st));
     }

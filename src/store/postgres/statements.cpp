@@ -296,17 +296,6 @@ std::string text_array(const std::vector<std::string>& values) {
   return a.str();
 }
 
-std::string bytea_text(const std::string& bytes) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out = "\\x";
-  out.reserve(2 + bytes.size() * 2);
-  for (unsigned char ch : bytes) {
-    out += digits[ch >> 4];
-    out += digits[ch & 15];
-  }
-  return out;
-}
-
 bool batch::add(const write& w) {
   const auto before = size_before(w);
   if (!before) return false;

@@ -67,8 +67,6 @@ class array_text {
 /// A PostgreSQL array literal of text values: {"a","b\"c"}.
 std::string text_array(const std::vector<std::string>& values);
 
-/// Bytes in bytea's hex input form ("\x4142"), for array literals.
-std::string bytea_text(const std::string& bytes);
 
 /// Many journal writes as one statement (`wf_write_all`): the workflows'
 /// rows are updated (fenced by epoch and journal size) and the records of
