@@ -4,7 +4,10 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -103,6 +106,30 @@ attempt::attempt(attempt_env env, const registration& reg, const workflow_state&
 
 // ---- what stops a run
 
+namespace {
+// False if the calling thread is not running `ex`, for the executors whose
+// answer Asio can give (an io_context's, a thread pool's, a strand over
+// either); true for other executors, which are not checked.
+bool running_here(const asio::any_io_executor& ex) {
+  if (const auto* e = ex.target<asio::io_context::executor_type>()) return e->running_in_this_thread();
+  if (const auto* e = ex.target<asio::thread_pool::executor_type>()) return e->running_in_this_thread();
+  if (const auto* e = ex.target<asio::strand<asio::io_context::executor_type>>()) return e->running_in_this_thread();
+  if (const auto* e = ex.target<asio::strand<asio::thread_pool::executor_type>>()) return e->running_in_this_thread();
+  if (const auto* e = ex.target<asio::strand<asio::any_io_executor>>()) return e->running_in_this_thread();
+  return true;
+}
+}  // namespace
+
+void attempt::check_thread() const {
+  // Nothing of the attempt is touched from here: the caller is on a thread
+  // that may race the workflow's own. The error reaches the code that made
+  // the call; if it ends the workflow's code, the workflow is stuck (a bug).
+  if (!running_here(env_.executor))
+    throw std::logic_error("wf: workflow '" + state_.name + "' (gid '" + state_.gid +
+                           "') was used from a thread that is not running its runtime's executor; use a "
+                           "wf::workflow& only in the workflow's coroutine and the coroutines it awaits");
+}
+
 void attempt::check_can_go_on() const {
   if (stop_) std::rethrow_exception(stop_);
   if (bug_) std::rethrow_exception(bug_);
@@ -188,6 +215,7 @@ const handler& attempt::op_slot::handler_for(record_kind k) const noexcept {
 // action is cancelled with that coroutine (stop() cancels the workflow's,
 // when_all passes it on).
 asio::awaitable<std::string> attempt::run_branch(record_kind kind, branch_spec spec, raw_action action) {
+  check_thread();
   check_can_go_on();
   check_name(kind, spec.name);
   engine::start_result started;
@@ -227,6 +255,7 @@ asio::awaitable<std::string> attempt::run_branch(record_kind kind, branch_spec s
 }
 
 asio::awaitable<std::string> attempt::record_value(std::string name, std::function<std::string()> fn) {
+  check_thread();
   check_can_go_on();
   check_name(record_kind::value, name);
   branch_spec spec;

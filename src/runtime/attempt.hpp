@@ -188,6 +188,8 @@ class attempt {
     bool ongoing = false;  // a transient error that says the call is still going on
   };
 
+  // Throws std::logic_error if called from a thread not running the runtime's executor.
+  void check_thread() const;
   // Throws what stops this run from going on, if anything does.
   void check_can_go_on() const;
   [[noreturn]] void stop_with_bug(std::exception_ptr error, std::string reason);

@@ -10,6 +10,10 @@
 // through a store wrapper).
 #include "parallel_support.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 using namespace wf_test;
 using namespace wf_test::parallel;
 
@@ -377,6 +381,35 @@ TEST_CASE("running one branch object twice, the second time while the first is i
   CHECK(std::none_of(journal.begin(), journal.end(),
                      [](const auto& r) { return r.kind == wf::record_kind::decision; }));
   CHECK_THROWS_AS(proc.execute("twice", "twice"), wf::workflow_stuck_error);
+}
+
+TEST_CASE("a workflow& used from a thread that does not run the runtime's executor is refused with a logic_error; the workflow is stuck, nothing called") {
+  const std::string kind = WF_EACH_STORE;
+  par_process proc(make_store(kind), 0, {});
+  asio::thread_pool elsewhere(1);
+  proc.rt.register_workflow("foreign", [p = proc.p, &elsewhere](wf::workflow& w, std::string) -> asio::awaitable<std::string> {
+    wf::raw_action action = [p](const wf::branch_context& c) { return p->action(c); };
+    // A coroutine of another executor (a thread pool's) uses the workflow.
+    auto use_it = [&w, action]() -> asio::awaitable<std::string> { co_return co_await w.step_bytes("S", action); };
+    auto there = asio::co_spawn(elsewhere.get_executor(), use_it(), asio::use_awaitable);
+    co_return co_await std::move(there);
+  });
+  const std::string message =
+      "wf: workflow 'foreign' (gid 'foreign') was used from a thread that is not running its runtime's executor; "
+      "use a wf::workflow& only in the workflow's coroutine and the coroutines it awaits";
+  try {
+    proc.execute("foreign", "foreign");
+    FAIL("the workflow ran");
+  } catch (const std::logic_error& e) {
+    CHECK(std::string(e.what()) == message);
+  }
+  elsewhere.join();
+  CHECK(proc.p->calls.empty());
+  const auto s = proc.state("foreign");
+  REQUIRE(s);
+  CHECK(s->status == wf::workflow_status::stuck);
+  CHECK(s->result == message);
+  CHECK(proc.records("foreign").empty());
 }
 
 TEST_CASE("a parallel branch with an empty name makes the workflow stuck with an invalid_argument, its sibling awaited") {
