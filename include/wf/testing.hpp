@@ -13,9 +13,10 @@
 //  * in_doubt: the store applies the write, then throws, as when a database
 //    connection breaks after the commit: the runner cannot know the write
 //    landed and must re-read rather than redo; the same process goes on;
-//  * takeover: just before the write, another runner claims the workflow, so
-//    that the write is fenced (the first runner stops with lease_lost_error);
-//    that other runner then resumes it.
+//  * takeover: just before the write, the runner's lease is made to lapse
+//    and another runner claims the workflow, so that the write is fenced (the
+//    first runner stops with lease_lost_error; a run where it does not is a
+//    mismatch); that other runner then resumes it.
 // Each run must end with the same outcome and the same sequence of effects
 // on participants - every action and compensation applied exactly once, once
 // duplicates are filtered as the barrier would - as the uninterrupted run.
@@ -96,14 +97,14 @@ class injected_crash : public std::runtime_error {
 enum class fault {
   refuse,    ///< the operation is refused, and so is everything after it: the process died
   in_doubt,  ///< the operation is applied, then reported as failed
-  takeover,  ///< (writes) another runner claims the workflow first: the write is fenced
+  takeover,  ///< another runner takes the workflow over first (its owner's lease made to lapse): the write is fenced
 };
 
 /// Which store operations a fault point counts.
 enum class fault_point {
   write,    ///< a creation, or one write of a commit()
   claim,    ///< claim, claim_due, claim_resumable
-  renewal,  ///< renew (takeover: the first gid renewed is claimed by another runner first)
+  renewal,  ///< renew (takeover: the first gid renewed is taken over by another runner first)
 };
 
 /// A store decorator that injects one fault at the `at`-th operation of kind
@@ -155,6 +156,8 @@ class crashing_store final : public store_wrapper {
   action next(fault_point p);
   void check_alive() const;
   [[noreturn]] void refuse(const std::string& what);
+  // Another runner (plan_.taker) takes `gid` over, as after its owner's lease lapsed.
+  boost::asio::awaitable<void> take_over(const std::string& gid);
 
   plan plan_;
   std::function<void()> on_crash_;

@@ -324,3 +324,118 @@ TEST_CASE("renewing a finished, missing or released workflow reports it lost") {
   std::sort(lost.begin(), lost.end());
   CHECK(lost == std::vector<std::string>{"done", "missing", "released"});
 }
+
+// ---- the same faults wf::testing::check_crash_recovery injects, at the store
+// level: what a store must guarantee for the runtime to recover from each.
+
+namespace {
+using wf::testing::crashing_store;
+using wf::testing::fault;
+using wf::testing::fault_point;
+
+std::shared_ptr<crashing_store> faulty(std::shared_ptr<wf::store> inner, fault kind, fault_point point) {
+  return std::make_shared<crashing_store>(std::move(inner), crashing_store::plan{kind, point, 1, "taker"});
+}
+}  // namespace
+
+TEST_CASE("every store, through the three faults at a journal write: refused leaves nothing, in doubt landed once, fenced after a takeover") {
+  asio::io_context io;
+  auto inner = make_store(WF_EACH_STORE);
+  run(io, inner->create(new_state("g")));
+
+  SECTION("refused: nothing applied, and the dead process can do nothing more") {
+    auto s = faulty(inner, fault::refuse, fault_point::write);
+    CHECK_THROWS_AS(commit(io, *s, one("g", 1, 1)), wf::testing::injected_crash);
+    CHECK(s->crashed());
+    CHECK(run(io, inner->journal("g")).empty());
+    CHECK(run(io, inner->find("g"))->epoch == 1);
+    CHECK_THROWS_AS(run(io, s->journal("g")), wf::testing::injected_crash);
+    // The next process writes the same record: it was never there.
+    CHECK(commit(io, *inner, one("g", 1, 1)) == wf::write_status::ok);
+  }
+  SECTION("in doubt: applied although reported failed; redone blindly it is a conflict, never a second copy") {
+    auto s = faulty(inner, fault::in_doubt, fault_point::write);
+    CHECK_THROWS_AS(commit(io, *s, one("g", 1, 1)), wf::testing::injected_crash);
+    CHECK_FALSE(s->crashed());
+    const auto j = run(io, s->journal("g"));  // what the runtime does next: re-read
+    REQUIRE(j.size() == 1);
+    CHECK(j[0].name == "A");
+    CHECK(commit(io, *s, one("g", 1, 1)) == wf::write_status::conflict);
+    CHECK(run(io, inner->journal("g")).size() == 1);
+    CHECK(commit(io, *s, one("g", 1, 2)) == wf::write_status::ok);  // going on from what was read
+  }
+  SECTION("takeover: another runner claimed first, so the write is fenced and nothing of it applied") {
+    auto s = faulty(inner, fault::takeover, fault_point::write);
+    CHECK(commit(io, *s, one("g", 1, 1)) == wf::write_status::fenced);
+    CHECK(s->faulted());
+    const auto st = run(io, inner->find("g"));
+    CHECK(st->owner == "taker");
+    CHECK(st->epoch == 2);
+    CHECK(run(io, inner->journal("g")).empty());
+    CHECK(commit(io, *inner, one("g", 2, 1)) == wf::write_status::ok);  // the taker's write lands
+  }
+}
+
+TEST_CASE("every store, through the faults at a claim: refused claims nothing, in doubt claimed and claimable again by the same owner") {
+  asio::io_context io;
+  auto inner = make_store(WF_EACH_STORE);
+  run(io, inner->create(new_state("g", "")));
+  REQUIRE(commit(io, *inner, one("g", 1, 1)) == wf::write_status::ok);
+
+  SECTION("refused") {
+    auto s = faulty(inner, fault::refuse, fault_point::claim);
+    CHECK_THROWS_AS(run(io, s->claim("g", "me", std::chrono::seconds(30))), wf::testing::injected_crash);
+    const auto st = run(io, inner->find("g"));
+    CHECK(st->owner.empty());
+    CHECK(st->epoch == 1);
+  }
+  SECTION("in doubt, by gid") {
+    auto s = faulty(inner, fault::in_doubt, fault_point::claim);
+    CHECK_THROWS_AS(run(io, s->claim("g", "me", std::chrono::seconds(30))), wf::testing::injected_crash);
+    CHECK(run(io, inner->find("g"))->owner == "me");
+    // The owner asking again gets it (a new epoch) with the whole journal; no one else does.
+    CHECK(run(io, inner->claim("g", "other", std::chrono::seconds(30))).status == wf::claim_status::busy);
+    const auto again = run(io, s->claim("g", "me", std::chrono::seconds(30)));
+    REQUIRE(again.status == wf::claim_status::claimed);
+    CHECK(again.state.epoch == 3);
+    CHECK(again.journal.size() == 1);
+  }
+  SECTION("in doubt, through the poller's claim_due") {
+    auto s = faulty(inner, fault::in_doubt, fault_point::claim);
+    CHECK_THROWS_AS(run(io, s->scheduling()->claim_due(request(10))), wf::testing::injected_crash);
+    CHECK(run(io, inner->find("g"))->owner == "me");
+    // Held now, so no poller takes it, the claimer included; a restarted claimer resumes it.
+    CHECK(run(io, s->scheduling()->claim_due(request(10))).empty());
+    const auto resumed = run(io, s->scheduling()->claim_resumable(request(10)));
+    REQUIRE(resumed.size() == 1);
+    CHECK(resumed[0].state.gid == "g");
+    CHECK(resumed[0].journal.size() == 1);
+  }
+}
+
+TEST_CASE("every store, through the faults at a lease renewal: in doubt the lease was extended, after a takeover it is reported lost") {
+  asio::io_context io;
+  auto inner = make_store(WF_EACH_STORE);
+  run(io, inner->create(new_state("g", "me")));
+
+  SECTION("refused") {
+    auto s = faulty(inner, fault::refuse, fault_point::renewal);
+    CHECK_THROWS_AS(run(io, s->renew("me", {"g"}, std::chrono::seconds(60))), wf::testing::injected_crash);
+    CHECK(run(io, inner->find("g"))->owner == "me");
+  }
+  SECTION("in doubt") {
+    auto s = faulty(inner, fault::in_doubt, fault_point::renewal);
+    const auto before = run(io, inner->find("g"))->lease_expires;
+    CHECK_THROWS_AS(run(io, s->renew("me", {"g"}, std::chrono::hours(1))), wf::testing::injected_crash);
+    const auto after = run(io, inner->find("g"));
+    CHECK(after->owner == "me");
+    CHECK(after->lease_expires > before + std::chrono::minutes(30));
+    CHECK(run(io, s->renew("me", {"g"}, std::chrono::hours(1))).empty());  // renewing again is harmless
+  }
+  SECTION("takeover") {
+    auto s = faulty(inner, fault::takeover, fault_point::renewal);
+    CHECK(run(io, s->renew("me", {"g"}, std::chrono::seconds(60))) == std::vector<std::string>{"g"});
+    CHECK(run(io, inner->find("g"))->owner == "taker");
+    CHECK(commit(io, *inner, one("g", 1, 1)) == wf::write_status::fenced);  // the old owner's late write
+  }
+}
