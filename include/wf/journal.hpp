@@ -2,8 +2,8 @@
 //
 // A journal is the list of records of one workflow, only ever appended to:
 //
-//     operation records (branch | step | value)...  -- one per finished operation, in the
-//                                                      order their outcomes became known
+//     operation records (branch | step | value)...  -- what the code started (the command),
+//     completion records ...                           and what came of it (the completion)
 //     [ decision ]                                  -- commit (result) or rollback (reason)
 //     [ handler records (commit | rollback | finish) ... ]
 //
@@ -12,9 +12,12 @@
 // the order the code starts them: 1, 2, 3... Several may be in flight at once
 // (branches in parallel), so their records may come in any order; replay
 // matches them to the code by operation id, not by position. An operation
-// record holds both what was started (kind, name) and its outcome: an
-// operation whose action ran while nothing else was in flight costs one
-// record, written once its outcome is known.
+// record holds what was started (kind, name, branch id) and, unless it is
+// `pending`, its outcome too: an operation whose action ran while nothing
+// else was written costs one record, written once its outcome is known. A
+// pending operation record (the command alone) is written when another
+// write is made while the operation is still in flight; its outcome follows
+// in a completion record with the same operation id.
 //
 // `seq` numbers the records 1, 2, 3... without gaps; a record, once durable,
 // is never changed. See docs/journal-format.md for the stored form and for
@@ -42,6 +45,7 @@ enum class record_kind : std::uint8_t {
   commit = 5,    ///< a branch's on_commit handler has run
   rollback = 6,  ///< a branch's on_rollback handler has run
   finish = 7,    ///< a branch's on_finish handler has run
+  completion = 8,  ///< the outcome of an operation journaled before as `pending`
   // Reserved for later record kinds (durable timers, messages to a workflow,
   // cancellation, child workflows); a store must keep unknown kinds as they are.
 };
@@ -54,15 +58,20 @@ struct journal_record {
   record_kind kind = record_kind::branch;
   std::string name{};        ///< branch/step/value name; for handler records, the branch's name
   std::uint32_t branch = 0;  ///< the branch id participants see ("01" = 1) for branch, step and handler records
-  bool failed = false;       ///< branch/step: business failure; decision: rollback
-  std::string payload{};     ///< result bytes, failure reason or value bytes
-  /// Operation records and handler records: the operation's id (1, 2, ... in
+  bool failed = false;       ///< branch/step/completion: business failure; decision: rollback
+  std::string payload{};     ///< result bytes, failure reason or value bytes (empty if pending)
+  /// Operation, completion and handler records: the operation's id (1, 2, ... in
   /// the order the code started operations). 0 for a decision, and in the
   /// records of the first journal format, which had no operation ids.
   std::uint32_t op = 0;
   /// Decision: the operations that were in flight when it was taken (their
   /// outcome unknown: a rollback compensates them).
   std::vector<std::uint32_t> in_flight{};
+  /// Operation records (branch, step): the outcome is not in this record but
+  /// in a later `completion` record of the same operation, if any. A pending
+  /// record without a completion is an operation that was started and whose
+  /// outcome is unknown.
+  bool pending = false;
 
   friend bool operator==(const journal_record&, const journal_record&) = default;
 };

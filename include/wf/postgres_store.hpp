@@ -88,7 +88,7 @@ class schema_too_new_error : public postgres_error {
 };
 
 /// The schema version this library creates and understands.
-inline constexpr int postgres_schema_version = 2;
+inline constexpr int postgres_schema_version = 3;
 
 class postgres_store final : public store,
                              public store_scheduling,

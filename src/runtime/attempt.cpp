@@ -371,7 +371,14 @@ asio::awaitable<void> attempt::flush() {
       continue;
     }
     write w{state_.gid, state_.epoch, {}, std::nullopt};
-    w.records.reserve(batch.size());
+    // The commands of the operations still in flight go first (the write is
+    // made anyway: they cost no write of their own).
+    std::vector<journal_record> commands = engine_.commands();
+    w.records.reserve(commands.size() + batch.size());
+    for (auto& c : commands) {
+      c.seq = engine_.next_seq() + static_cast<std::uint32_t>(w.records.size());
+      w.records.push_back(c);
+    }
     for (auto& q : batch) {
       q.record.seq = engine_.next_seq() + static_cast<std::uint32_t>(w.records.size());
       w.records.push_back(q.record);  // the queue keeps the payload for the waiting code
@@ -396,6 +403,7 @@ asio::awaitable<void> attempt::flush() {
     }
     // The payloads go to the waiting code (resolve() resumes it later, not
     // here), the rest of the records to the engine.
+    for (auto& c : commands) engine_.appended(std::move(c));
     for (auto& q : batch) {
       auto& s = *slot(q.op);
       if (q.record.failed)
@@ -544,7 +552,7 @@ asio::awaitable<void> attempt::append(std::vector<journal_record> records, std::
   kept.reserve(records.size());
   for (auto& r : records) {
     r.seq = engine_.next_seq() + static_cast<std::uint32_t>(&r - records.data());
-    kept.push_back({r.seq, r.kind, r.name, r.branch, r.failed, {}, r.op, r.in_flight});
+    kept.push_back({r.seq, r.kind, r.name, r.branch, r.failed, {}, r.op, r.in_flight, r.pending});
   }
   const auto count = records.size();
   write w{state_.gid, state_.epoch, std::move(records), std::move(p)};
@@ -571,8 +579,13 @@ asio::awaitable<attempt_result> attempt::finish(journal_record decision, bool re
 
   try {
     if (record_decision || todo.empty()) {
+      // A new decision goes with the commands of the operations it names as
+      // in flight, if no write carried them yet.
       std::vector<journal_record> records;
-      if (record_decision) records.push_back(std::move(decision));
+      if (record_decision) {
+        records = engine_.commands();
+        records.push_back(std::move(decision));
+      }
       // (Temporaries are kept out of co_await expressions: GCC 12 mishandles some.)
       std::optional<progress> p;
       if (todo.empty()) p = progress_of(state_, final_status, payload);

@@ -29,13 +29,24 @@ engine::engine(std::string gid, std::vector<journal_record> journal, bool compen
       if (decision_) throw corrupt_journal_error(where + "an operation record after the decision");
       if (r.op == 0) throw corrupt_journal_error(where + "an operation record without an operation id");
       if (journaled(r.op)) throw corrupt_journal_error(where + "operation " + std::to_string(r.op) + " journaled twice");
+      if (r.pending && (r.kind == record_kind::value || r.failed))
+        throw corrupt_journal_error(where + "a pending " + std::string(to_string(r.kind)) +
+                                    (r.failed ? " marked as failed" : ""));
+    } else if (r.kind == record_kind::completion) {
+      if (decision_) throw corrupt_journal_error(where + "a completion after the decision");
+      const auto* command = journaled(r.op);
+      if (!command || !command->pending)
+        throw corrupt_journal_error(where + "a completion of operation " + std::to_string(r.op) +
+                                    ", which has no pending record before it");
+      if (outcome_of(r.op))
+        throw corrupt_journal_error(where + "operation " + std::to_string(r.op) + " completed twice");
     } else if (r.kind == record_kind::decision) {
       if (decision_) throw corrupt_journal_error(where + "a second decision");
     } else if (is_handler_record(r.kind)) {
       if (!decision_) throw corrupt_journal_error(where + "a handler record before the decision");
       const auto& d = journal_[*decision_];
       const bool in_flight = std::find(d.in_flight.begin(), d.in_flight.end(), r.op) != d.in_flight.end();
-      if (!journaled(r.op) && !in_flight)
+      if (!outcome_of(r.op) && !in_flight)
         throw corrupt_journal_error(where + "a handler record for operation " + std::to_string(r.op) +
                                     ", which neither finished nor was in flight");
     } else {
@@ -52,6 +63,9 @@ void engine::index(const journal_record& r, std::size_t position) {
     if (by_op_.size() < r.op) by_op_.resize(r.op, 0);
     by_op_[r.op - 1] = position + 1;
     ++journaled_ops_;
+  } else if (r.kind == record_kind::completion) {
+    if (completed_.size() < r.op) completed_.resize(r.op, 0);
+    completed_[r.op - 1] = position + 1;
   } else if (r.kind == record_kind::decision) {
     decision_ = position;
   }
@@ -60,6 +74,13 @@ void engine::index(const journal_record& r, std::size_t position) {
 const journal_record* engine::journaled(std::uint32_t op) const noexcept {
   if (op == 0 || op > by_op_.size() || by_op_[op - 1] == 0) return nullptr;
   return &journal_[by_op_[op - 1] - 1];
+}
+
+const journal_record* engine::outcome_of(std::uint32_t op) const noexcept {
+  const auto* command = journaled(op);
+  if (!command || !command->pending) return command;
+  if (op > completed_.size() || completed_[op - 1] == 0) return nullptr;
+  return &journal_[completed_[op - 1] - 1];
 }
 
 engine::op_entry* engine::find_op(std::uint32_t op) noexcept {
@@ -81,12 +102,14 @@ engine::start_result engine::start(record_kind kind, std::string_view name, hand
   branch_ids_ = std::max(branch_ids_, branch);
   op_entry e{id, kind, std::string(name), branch, handlers, op_state::running, 0};
   start_result out{start_kind::run, id, branch, nullptr};
-  if (r) {
-    ++reached_journaled_;
-    e.state = r->failed ? op_state::failed : op_state::succeeded;
-    e.seq = r->seq;
+  if (r) ++reached_journaled_;
+  const auto* done = r ? outcome_of(id) : nullptr;
+  e.carried = r != nullptr;  // a pending record without its completion: the run before left it in flight
+  if (done) {
+    e.state = done->failed ? op_state::failed : op_state::succeeded;
+    e.seq = done->seq;
     out.what = start_kind::replay;
-    out.record = r;
+    out.record = done;
   } else if (decision_ || closing_) {
     // Decided (or being decided): nothing new runs. An operation the deciding
     // run had in flight is compensated as it was there; in closing mode every
@@ -99,6 +122,7 @@ engine::start_result engine::start(record_kind kind, std::string_view name, hand
     out.what = start_kind::halt;
   } else {
     ++running_;
+    if (!e.carried && kind != record_kind::value) uncarried_.push_back(id);
   }
   ops_.push_back(std::move(e));
   return out;
@@ -106,9 +130,12 @@ engine::start_result engine::start(record_kind kind, std::string_view name, hand
 
 journal_record engine::outcome(std::uint32_t op, bool failed, std::string payload) {
   auto* e = find_op(op);
-  if (!e || e->state != op_state::running) throw std::logic_error("wf: outcome of an operation that is not running");
+  if (!e || e->state != op_state::running || e->queued)
+    throw std::logic_error("wf: outcome of an operation that is not running");
+  e->queued = true;
+  if (!e->carried) std::erase(uncarried_, op);
   journal_record r;
-  r.kind = e->kind;
+  r.kind = e->carried ? record_kind::completion : e->kind;
   r.op = op;
   r.name = e->name;
   r.branch = e->branch;
@@ -123,16 +150,42 @@ void engine::unknown(std::uint32_t op) {
   if (e->state != op_state::running) return;
   --running_;
   e->state = op_state::unknown;
+  if (e->queued) {
+    // Its record was in a write that failed: this run writes nothing more.
+    e->queued = false;
+  }
+}
+
+std::vector<journal_record> engine::commands() {
+  std::vector<journal_record> out;
+  if (uncarried_.empty()) return out;
+  std::sort(uncarried_.begin(), uncarried_.end());
+  out.reserve(uncarried_.size());
+  for (const auto id : uncarried_) {
+    auto& e = ops_[id - 1];
+    e.carried = true;
+    journal_record r;
+    r.kind = e.kind;
+    r.op = id;
+    r.name = e.name;
+    r.branch = e.branch;
+    r.pending = true;
+    out.push_back(std::move(r));
+  }
+  uncarried_.clear();
+  return out;
 }
 
 void engine::appended(journal_record record) {
   if (record.seq != next_seq()) throw std::logic_error("wf: record appended out of order");
   ++size_;
-  if (is_operation_record(record.kind)) {
+  if (is_operation_record(record.kind) && record.pending) return;  // its entry is marked as carried
+  if (is_operation_record(record.kind) || record.kind == record_kind::completion) {
     // Its operation's entry says all that is needed of it from now on: the
     // record itself is not kept (a long workflow's journal is not copied
     // into memory as it grows).
     if (auto* e = find_op(record.op)) {
+      e->queued = false;
       if (e->state == op_state::running) --running_;
       e->state = record.failed ? op_state::failed : op_state::succeeded;
       e->seq = record.seq;

@@ -27,7 +27,8 @@ class corrupt_journal_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Records of an operation's outcome (branch, step, value), and of a handler that has run.
+/// Records of an operation (branch, step, value: what was started, with its
+/// outcome unless the record is pending), and of a handler that has run.
 inline bool is_operation_record(record_kind k) noexcept {
   return k == record_kind::branch || k == record_kind::step || k == record_kind::value;
 }
@@ -80,12 +81,21 @@ class engine {
   /// journal holds another kind or name for this operation id.
   start_result start(record_kind kind, std::string_view name, handler_set handlers);
   /// A started operation's outcome is known: the record to journal (its seq
-  /// is given when it is appended).
+  /// is given when it is appended): the operation record, or, if a write
+  /// already carries its command (`commands()`), a completion record.
   journal_record outcome(std::uint32_t op, bool failed, std::string payload);
+  /// The commands (pending operation records, by operation id) of the
+  /// branches and steps started whose outcome is neither journaled nor
+  /// queued (outcome()) and that no write has carried yet. Every write the
+  /// attempt makes carries them first, so that the journal shows what is in
+  /// flight; they are marked as carried (a write that fails ends the run's
+  /// writing, so a command is never offered twice). Cheap when there are none.
+  std::vector<journal_record> commands();
   /// A started operation's outcome is unknown (a transient error, or a write
   /// of its record that may or may not have landed).
   void unknown(std::uint32_t op);
-  /// This record is durable now (records are given in journal order).
+  /// This record is durable now (records are given in journal order; the
+  /// payload of an operation or completion record is not needed).
   /// Throws std::logic_error if its seq does not continue the journal.
   void appended(journal_record record);
   std::uint32_t next_seq() const noexcept { return size_ + 1; }
@@ -133,11 +143,16 @@ class engine {
     std::uint32_t branch = 0;
     handler_set handlers;
     op_state state = op_state::running;
-    std::uint32_t seq = 0;  // its record's seq, once journaled
+    std::uint32_t seq = 0;  // the seq of the record holding its outcome, once journaled
+    bool carried = false;   // its command is journaled, or in a write under way
+    bool queued = false;    // its outcome is queued for a write
   };
 
   op_entry* find_op(std::uint32_t op) noexcept;
+  // The operation's command (its operation record), if journaled.
   const journal_record* journaled(std::uint32_t op) const noexcept;
+  // The record holding its outcome (the operation record, or the completion of a pending one).
+  const journal_record* outcome_of(std::uint32_t op) const noexcept;
   bool handler_done(record_kind kind, std::uint32_t op) const noexcept;
   void index(const journal_record& r, std::size_t position);
 
@@ -149,12 +164,14 @@ class engine {
   bool compensate_failed_default_;
   bool closing_;
   std::vector<std::size_t> by_op_;        // op id -> position in journal_ + 1 (0: none)
+  std::vector<std::size_t> completed_;    // op id -> position of its completion record + 1 (0: none)
   std::optional<std::size_t> decision_;   // position of the decision
   std::size_t journaled_ops_ = 0;         // operation records in journal_ (those read)
   std::size_t reached_journaled_ = 0;     // of those, reached by the code
   std::vector<op_entry> ops_;             // operations started, by id - 1
   std::uint32_t branch_ids_ = 0;
   std::size_t running_ = 0;
+  std::vector<std::uint32_t> uncarried_;  // ids of branches and steps whose command commands() is to offer
 };
 
 }  // namespace wf::detail

@@ -17,6 +17,7 @@ std::string_view to_string(record_kind k) noexcept {
     case record_kind::commit: return "commit";
     case record_kind::rollback: return "rollback";
     case record_kind::finish: return "finish";
+    case record_kind::completion: return "completion";
   }
   return "unknown";
 }

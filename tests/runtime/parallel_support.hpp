@@ -20,6 +20,12 @@ inline bool is_operation(wf::record_kind k) {
   return k == wf::record_kind::branch || k == wf::record_kind::step || k == wf::record_kind::value;
 }
 
+/// A record that holds an operation's outcome: a complete operation record,
+/// or the completion of a pending one (not a pending one: that is a command alone).
+inline bool is_outcome(const wf::journal_record& r) {
+  return (is_operation(r.kind) && !r.pending) || r.kind == wf::record_kind::completion;
+}
+
 /// Sees the records of every journal write the store accepted, and counts
 /// the commit() calls.
 class observed_store final : public wf::store_wrapper {
@@ -35,7 +41,7 @@ class observed_store final : public wf::store_wrapper {
     ++commits;
     bool outcome = false;
     for (const auto& w : writes)
-      for (const auto& r : w.records) outcome = outcome || is_operation(r.kind);
+      for (const auto& r : w.records) outcome = outcome || is_outcome(r);
     if (outcome) ++outcome_commits;
     const auto copy = writes;
     auto statuses = co_await wf::store_wrapper::commit(std::move(writes));
@@ -94,7 +100,7 @@ struct gated_participant {
 
   /// A record became durable: the next in `order` may go once its predecessor's outcome is.
   void journaled(const wf::journal_record& r) {
-    if (!is_operation(r.kind) || next_ >= order_.size() || r.name != order_[next_]) return;
+    if (!is_outcome(r) || next_ >= order_.size() || r.name != order_[next_]) return;
     if (++next_ < order_.size()) turn(order_[next_]).open();
   }
 
@@ -238,19 +244,37 @@ inline std::string group_input(const std::vector<std::string>& branches, bool ch
   return json::serialize(o);
 }
 
-/// The operation records of a journal, by name.
+/// The operations of a journal, by name: each one's operation record, with
+/// the outcome (`failed`, `payload`, and `seq` of the record that holds it)
+/// of its completion if it was pending; `pending` stays set if it has none.
 inline std::map<std::string, wf::journal_record> operations(const std::vector<wf::journal_record>& journal) {
   std::map<std::string, wf::journal_record> out;
-  for (const auto& r : journal)
+  for (const auto& r : journal) {
     if (is_operation(r.kind)) out[r.name] = r;
+    if (r.kind != wf::record_kind::completion) continue;
+    auto& o = out[r.name];
+    o.failed = r.failed;
+    o.payload = r.payload;
+    o.seq = r.seq;
+    o.pending = false;
+  }
   return out;
 }
 
-/// The names of the operation records, in journal order.
+/// The names of the operations whose outcome the journal holds, in the order of those outcomes.
 inline std::vector<std::string> outcome_order(const std::vector<wf::journal_record>& journal) {
   std::vector<std::string> out;
   for (const auto& r : journal)
-    if (is_operation(r.kind)) out.push_back(r.name);
+    if (is_outcome(r)) out.push_back(r.name);
+  return out;
+}
+
+/// The names of the operations journaled as pending (their commands written
+/// apart from their outcomes), in journal order.
+inline std::vector<std::string> pending_commands(const std::vector<wf::journal_record>& journal) {
+  std::vector<std::string> out;
+  for (const auto& r : journal)
+    if (is_operation(r.kind) && r.pending) out.push_back(r.name);
   return out;
 }
 

@@ -52,10 +52,25 @@ TEST_CASE("the journal holds parallel outcomes in completion order") {
   REQUIRE(proc.execute("three", "order").succeeded());
   const auto journal = proc.records("order");
   CHECK(outcome_order(journal) == order);
-  // Each outcome was a write of its own, then the decision.
-  REQUIRE(journal.size() == 4);
-  CHECK(journal[3].kind == wf::record_kind::decision);
-  CHECK(journal[3].in_flight.empty());
+  // Each outcome was a write of its own, then the decision. The first write
+  // carried, before that outcome, the commands of the two still in flight
+  // (pending, by operation id); their outcomes came as completions.
+  REQUIRE(journal.size() == 6);
+  std::vector<std::string> still_running{order[1], order[2]};
+  std::sort(still_running.begin(), still_running.end());
+  CHECK(pending_commands(journal) == still_running);
+  CHECK(journal[0].pending);
+  CHECK(journal[1].pending);
+  CHECK(journal[2].name == order[0]);
+  CHECK(journal[2].kind == wf::record_kind::branch);
+  CHECK_FALSE(journal[2].pending);
+  CHECK(journal[3].kind == wf::record_kind::completion);
+  CHECK(journal[3].name == order[1]);
+  CHECK(journal[4].kind == wf::record_kind::completion);
+  CHECK(journal[4].name == order[2]);
+  CHECK(journal[4].payload == "r:" + order[2]);
+  CHECK(journal[5].kind == wf::record_kind::decision);
+  CHECK(journal[5].in_flight.empty());
 }
 
 TEST_CASE("replay after a crash returns each parallel branch its own outcome") {
@@ -118,7 +133,8 @@ TEST_CASE("a business failure while branches are in flight awaits them, then com
   REQUIRE(decision != journal.end());
   CHECK(decision->failed);
   CHECK(decision->in_flight.empty());
-  CHECK(decision - journal.begin() == 4);  // after the four outcomes
+  CHECK(decision - journal.begin() == 7);  // after the four outcomes and the three commands A's write carried
+  CHECK(pending_commands(journal) == std::vector<std::string>{"B", "C", "D"});
   // Compensated latest completion first; B, whose own action failed, is not.
   CHECK(proc.p->handler_calls("rollback") == std::vector<std::string>{"C", "D", "A"});
   CHECK(proc.p->handler_calls("finish") == std::vector<std::string>{"C", "D", "B", "A"});

@@ -136,7 +136,7 @@ write_status apply_write(pqxx::transaction_base& tx, const write& w) {
   if (r.affected_rows() == 0) return refusal(tx, w);
   for (const auto& rec : w.records)
     tx.exec_prepared("wf_record", w.gid, rec.seq, static_cast<int>(rec.kind), rec.name, rec.branch, rec.failed,
-                     pqxx::binarystring(rec.payload), w.epoch, rec.op, ops_text(rec.in_flight));
+                     pqxx::binarystring(rec.payload), w.epoch, rec.op, ops_text(rec.in_flight), rec.pending);
   return write_status::ok;
 }
 

@@ -151,7 +151,7 @@ std::vector<claim_result> with_journals(pqxx::work& tx, const pqxx::result& pick
   }
   if (!gids.empty())
     for (const auto& row : tx.exec_prepared("wf_journals", pg::text_array(gids)))
-      out[index.at(row[8].as<std::string>())].journal.push_back(pg::record_from_row(row));
+      out[index.at(row[pg::record_column_count].as<std::string>())].journal.push_back(pg::record_from_row(row));
   return out;
 }
 }  // namespace

@@ -82,6 +82,12 @@ CREATE TABLE {s}.journal (
 ALTER TABLE {s}.journal ADD COLUMN op integer;
 ALTER TABLE {s}.journal ADD COLUMN in_flight integer[];
 )sql",
+      // 3: commands apart from completions (an operation record may be
+      // pending; completion records are a new kind). Rows written before are
+      // complete operation records: false.
+      R"sql(
+ALTER TABLE {s}.journal ADD COLUMN pending boolean NOT NULL DEFAULT false;
+)sql",
   };
   return all;
 }

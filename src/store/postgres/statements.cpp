@@ -23,7 +23,7 @@ const char* const state_columns =
 
 // A journal record's columns, in the order record_from_row reads them.
 const char* const record_columns =
-    "seq, kind, name, branch, failed, payload, coalesce(op, 0), coalesce(array_to_string(in_flight, ','), '')";
+    "seq, kind, name, branch, failed, payload, coalesce(op, 0), coalesce(array_to_string(in_flight, ','), ''), pending";
 
 }  // namespace
 
@@ -89,12 +89,12 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
         AND (w.n = 0 OR t.journal_size = w.size_before)
       RETURNING t.gid),
     ins AS (
-      INSERT INTO {s}.journal (gid, seq, kind, name, branch, failed, payload, epoch, op, in_flight)
+      INSERT INTO {s}.journal (gid, seq, kind, name, branch, failed, payload, epoch, op, in_flight, pending)
       SELECT r.gid, r.seq, r.kind, r.name, r.branch, r.failed, r.payload, r.epoch, NULLIF(r.op, 0),
-             NULLIF(r.in_flight, '')::integer[]
+             NULLIF(r.in_flight, '')::integer[], r.pending
       FROM unnest($11::text[], $12::integer[], $13::smallint[], $14::text[], $15::integer[], $16::boolean[],
-                  $17::bytea[], $18::bigint[], $19::integer[], $20::text[])
-           AS r(gid, seq, kind, name, branch, failed, payload, epoch, op, in_flight)
+                  $17::bytea[], $18::bigint[], $19::integer[], $20::text[], $21::boolean[])
+           AS r(gid, seq, kind, name, branch, failed, payload, epoch, op, in_flight, pending)
       WHERE r.gid IN (SELECT gid FROM upd))
     SELECT gid FROM upd)"));
   c.prepare("wf_find", sql("SELECT {cols} FROM {s}.workflows WHERE gid = $1"));
@@ -109,8 +109,8 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
                              updated_at = now()
     WHERE gid = $1 AND epoch = $2 AND status = 0 AND ($3 = 0 OR journal_size = $4))"));
   c.prepare("wf_record", sql(R"(
-    INSERT INTO {s}.journal (gid, seq, kind, name, branch, failed, payload, epoch, op, in_flight)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, 0), NULLIF($10, '')::integer[]))"));
+    INSERT INTO {s}.journal (gid, seq, kind, name, branch, failed, payload, epoch, op, in_flight, pending)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, 0), NULLIF($10, '')::integer[], $11))"));
   // Why a write was not applied: fenced (another epoch, or finished), or a conflict.
   c.prepare("wf_fence", sql("SELECT epoch, status FROM {s}.workflows WHERE gid = $1"));
   // Every claim returns the workflow's columns, then the owner it had before.
@@ -225,6 +225,7 @@ journal_record record_from_row(const pqxx::row& r) {
   j.payload = pqxx::binarystring(r[5]).str();
   j.op = r[6].as<std::uint32_t>();
   j.in_flight = ops_from_text(r[7].as<std::string>());
+  j.pending = r[8].as<bool>();
   return j;
 }
 
@@ -323,6 +324,7 @@ bool batch::add(const write& w) {
     r_epoch_.add(w.epoch);
     r_op_.add(r.op);
     r_in_flight_.add(ops_text(r.in_flight));
+    r_pending_.add(r.pending ? "t" : "f");
   }
   return true;
 }
@@ -331,7 +333,8 @@ pqxx::result batch::execute(pqxx::transaction_base& tx) const {
   return tx.exec_prepared("wf_write_all", gid_.str(), epoch_.str(), n_.str(), size_before_.str(), has_progress_.str(),
                           status_.str(), result_.str(), attempts_.str(), last_error_.str(), next_us_.str(),
                           r_gid_.str(), r_seq_.str(), r_kind_.str(), r_name_.str(), r_branch_.str(), r_failed_.str(),
-                          r_payload_.str(), r_epoch_.str(), r_op_.str(), r_in_flight_.str());
+                          r_payload_.str(), r_epoch_.str(), r_op_.str(), r_in_flight_.str(),
+                          r_pending_.str());
 }
 
 }  // namespace wf::detail::pg

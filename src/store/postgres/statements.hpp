@@ -41,6 +41,8 @@ wall_clock::time_point from_us(std::int64_t us);
 workflow_state state_from_row(const pqxx::row& r);
 /// A row of `wf_journal`.
 journal_record record_from_row(const pqxx::row& r);
+// How many columns record_from_row reads (a query may select more after them).
+inline constexpr int record_column_count = 9;
 
 /// Operation ids as an array literal ("{3,4}"), empty for none; and back
 /// from the comma-separated text the statements return.
@@ -83,7 +85,7 @@ class batch {
   // Per write (the array literals the statement takes, built as writes are added).
   array_text gid_, epoch_, n_, size_before_, has_progress_, status_, result_, attempts_, last_error_, next_us_;
   // Per record.
-  array_text r_gid_, r_seq_, r_kind_, r_name_, r_branch_, r_failed_, r_payload_, r_epoch_, r_op_, r_in_flight_;
+  array_text r_gid_, r_seq_, r_kind_, r_name_, r_branch_, r_failed_, r_payload_, r_epoch_, r_op_, r_in_flight_, r_pending_;
   bool empty_ = true;
 };
 
