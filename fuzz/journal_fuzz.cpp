@@ -83,6 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     r.seq = static_cast<std::uint32_t>(journal.size() + 1 + ((flags & 2) ? r.branch : 0));
     if (journal.empty()) closing = flags & 32;
     if ((flags & 64) && r.kind == wf::record_kind::decision) r.in_flight.push_back(r.op);
+    r.pending = flags & 128;
     planned_call c{r.kind, r.name, (flags & 16) != 0};
     if (flags & 4) c.name += "'";
     if (flags & 8) c.kind = static_cast<wf::record_kind>((static_cast<int>(r.kind) % 3) + 1);
@@ -103,8 +104,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                             : wf::record_kind::branch;
       const wf::detail::handler_set handlers{true, true, true, {}};
       const auto started = e.start(kind, c.name, kind == wf::record_kind::value ? wf::detail::handler_set{} : handlers);
+      // A replayed outcome is the operation's record, or the completion of its pending command.
       if (started.what == wf::detail::engine::start_kind::replay &&
-          (started.record->name != c.name || started.record->kind != kind || started.record->op != started.op))
+          (started.record->name != c.name || started.record->op != started.op ||
+           (started.record->kind != kind && started.record->kind != wf::record_kind::completion) ||
+           (started.record->kind == kind && started.record->pending)))
         __builtin_trap();
       if (started.what != wf::detail::engine::start_kind::run) continue;
       if (c.unknown) {
@@ -113,9 +117,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       running.push_back(started.op);
     }
-    // The outcomes arrive in reverse: the latest started finishes first.
+    // A write carries the commands of those in flight (never a value's, never twice)...
+    std::set<std::uint32_t> commanded;
+    for (auto& c : e.commands()) {
+      if (!c.pending || c.kind == wf::record_kind::value || !commanded.insert(c.op).second) __builtin_trap();
+      c.seq = e.next_seq();
+      e.appended({c});
+    }
+    if (!e.commands().empty()) __builtin_trap();
+    // ...then the outcomes arrive in reverse: the latest started finishes first.
     for (auto it = running.rbegin(); it != running.rend(); ++it) {
       auto r = e.outcome(*it, false, "null");
+      if (commanded.count(*it) && r.kind != wf::record_kind::completion) __builtin_trap();
       r.seq = e.next_seq();
       e.appended({r});
     }

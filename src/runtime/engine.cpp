@@ -40,6 +40,9 @@ engine::engine(std::string gid, std::vector<journal_record> journal, bool compen
                                     ", which has no pending record before it");
       if (outcome_of(r.op))
         throw corrupt_journal_error(where + "operation " + std::to_string(r.op) + " completed twice");
+      if (r.name != command->name || r.branch != command->branch)
+        throw corrupt_journal_error(where + "a completion of operation " + std::to_string(r.op) + " as '" + r.name +
+                                    "', which was started as '" + command->name + "'");
     } else if (r.kind == record_kind::decision) {
       if (decision_) throw corrupt_journal_error(where + "a second decision");
     } else if (is_handler_record(r.kind)) {

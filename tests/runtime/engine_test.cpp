@@ -231,6 +231,159 @@ TEST_CASE("engine: malformed journals are refused as corrupt") {
                   corrupt_journal_error);
 }
 
+// ---- commands apart from completions
+
+namespace {
+journal_record pending(std::uint32_t seq, record_kind k, std::uint32_t op, std::string name, std::uint32_t branch) {
+  auto r = rec(seq, k, op, std::move(name), branch);
+  r.pending = true;
+  return r;
+}
+journal_record completion(std::uint32_t seq, std::uint32_t op, std::string name, std::uint32_t branch,
+                          bool failed = false, std::string payload = {}) {
+  return rec(seq, record_kind::completion, op, std::move(name), branch, failed, std::move(payload));
+}
+}  // namespace
+
+TEST_CASE("engine: a write while operations are in flight carries their commands once, by id, then their outcomes are completions") {
+  engine e("g", {}, false);
+  auto a = e.start(record_kind::branch, "A", undo);
+  auto v = e.start(record_kind::value, "now", none);  // values are never pending
+  auto b = e.start(record_kind::step, "B", none);
+  auto c = e.start(record_kind::branch, "C", undo);
+  // C's outcome is known first: its write carries the commands of A and B.
+  auto rc = e.outcome(c.op, false, "rc");
+  auto rv = e.outcome(v.op, false, "1");
+  CHECK(rc.kind == record_kind::branch);  // no command was carried for C: one record for both
+  auto cmds = e.commands();
+  REQUIRE(cmds.size() == 2);
+  CHECK(cmds[0].op == a.op);
+  CHECK(cmds[0].kind == record_kind::branch);
+  CHECK(cmds[0].name == "A");
+  CHECK(cmds[0].branch == 1);
+  CHECK(cmds[0].pending);
+  CHECK(cmds[1].op == b.op);
+  CHECK(cmds[1].kind == record_kind::step);
+  CHECK(cmds[1].pending);
+  CHECK(e.commands().empty());  // offered once
+  for (auto& r : cmds) append(e, r);
+  append(e, rv);
+  append(e, rc);
+  CHECK(e.running() == 2);  // A and B: a command journaled is not an outcome
+  auto rb = e.outcome(b.op, true, "no");
+  CHECK(rb.kind == record_kind::completion);
+  CHECK(rb.op == b.op);
+  CHECK(rb.name == "B");
+  CHECK(rb.failed);
+  CHECK(rb.payload == "no");
+  append(e, rb);
+  auto ra = e.outcome(a.op, false, "ra");
+  CHECK(ra.kind == record_kind::completion);
+  append(e, ra);
+  CHECK(e.running() == 0);
+  CHECK(e.commands().empty());
+  // Compensation follows the completions' order: A (last) before C.
+  CHECK(names(e.plan(e.decide(false, "x"))) == std::vector<std::string>{"rollback A", "rollback C"});
+}
+
+TEST_CASE("engine: an operation whose command is in a write under way completes with a completion record") {
+  engine e("g", {}, false);
+  auto a = e.start(record_kind::branch, "A", undo);
+  auto b = e.start(record_kind::branch, "B", undo);
+  auto rb = e.outcome(b.op, false, "rb");
+  auto cmds = e.commands();  // the write of B's outcome, carrying A's command, is under way
+  REQUIRE(cmds.size() == 1);
+  auto ra = e.outcome(a.op, false, "ra");  // A ends before that write is durable
+  CHECK(ra.kind == record_kind::completion);
+  append(e, cmds[0]);
+  append(e, rb);
+  append(e, ra);
+  CHECK(e.running() == 0);
+}
+
+TEST_CASE("engine: a pending command replays from its completion, or runs again without one") {
+  const std::vector<journal_record> journal{
+      pending(1, record_kind::branch, 1, "A", 1),   pending(2, record_kind::branch, 2, "B", 2),
+      rec(3, record_kind::branch, 3, "C", 3, false, "rc"), completion(4, 2, "B", 2, false, "rb")};
+  engine e("g", journal, false);
+  CHECK(e.replaying());
+  auto a = e.start(record_kind::branch, "A", undo);
+  auto b = e.start(record_kind::branch, "B", undo);
+  auto c = e.start(record_kind::branch, "C", undo);
+  CHECK(a.what == start::run);  // in flight when the last run ended: asked again
+  REQUIRE(b.what == start::replay);
+  CHECK(b.record->payload == "rb");
+  CHECK(b.record->kind == record_kind::completion);
+  REQUIRE(c.what == start::replay);
+  CHECK(c.record->payload == "rc");
+  CHECK_FALSE(e.replaying());
+  CHECK(e.commands().empty());  // A's command is journaled already
+  auto ra = e.outcome(a.op, false, "ra");
+  CHECK(ra.kind == record_kind::completion);
+  append(e, ra);
+  CHECK(names(e.plan(e.decide(false, "x"))) == std::vector<std::string>{"rollback A", "rollback B", "rollback C"});
+}
+
+TEST_CASE("engine: a pending command must match the code like any operation record") {
+  engine e("g", {pending(1, record_kind::branch, 1, "A", 1)}, false);
+  CHECK_THROWS_AS(e.start(record_kind::branch, "Other", undo), wf::nondeterminism_error);
+  engine f("g", {pending(1, record_kind::branch, 1, "A", 1)}, false);
+  CHECK(f.unreached() != nullptr);  // code that ends before reaching it is non-deterministic
+  CHECK(f.unreached()->name == "A");
+}
+
+TEST_CASE("engine: a decision names pending operations in flight; past it they halt and are compensated") {
+  const std::vector<journal_record> journal{pending(1, record_kind::branch, 1, "A", 1),
+                                            rec(2, record_kind::branch, 2, "B", 2), decision(3, false, "x", {1})};
+  engine e("g", journal, false);
+  auto a = e.start(record_kind::branch, "A", undo);
+  auto b = e.start(record_kind::branch, "B", undo);
+  CHECK(a.what == start::halt);
+  CHECK(b.what == start::replay);
+  REQUIRE(e.decision());
+  CHECK(names(e.plan(*e.decision())) == std::vector<std::string>{"rollback A", "rollback B"});
+  // A handler record for a pending operation named in flight is valid.
+  auto with_handler = journal;
+  with_handler.push_back(rec(4, record_kind::rollback, 1, "A", 1));
+  engine g("g", with_handler, false);
+  g.start(record_kind::branch, "A", undo);
+  g.start(record_kind::branch, "B", undo);
+  CHECK(names(g.plan(*g.decision())) == std::vector<std::string>{"rollback B"});
+}
+
+TEST_CASE("engine: malformed commands and completions are refused as corrupt") {
+  using wf::detail::corrupt_journal_error;
+  // A completion with no pending command before it, or of a complete record.
+  CHECK_THROWS_AS(engine("g", {completion(1, 1, "A", 1)}, false), corrupt_journal_error);
+  CHECK_THROWS_AS(engine("g", {rec(1, record_kind::branch, 1, "A", 1), completion(2, 1, "A", 1)}, false),
+                  corrupt_journal_error);
+  // A completion naming another operation than its command.
+  CHECK_THROWS_AS(engine("g", {pending(1, record_kind::branch, 1, "A", 1), completion(2, 1, "B", 1)}, false),
+                  corrupt_journal_error);
+  CHECK_THROWS_AS(engine("g", {pending(1, record_kind::branch, 1, "A", 1), completion(2, 1, "A", 2)}, false),
+                  corrupt_journal_error);
+  // Completed twice.
+  CHECK_THROWS_AS(engine("g", {pending(1, record_kind::branch, 1, "A", 1), completion(2, 1, "A", 1),
+                               completion(3, 1, "A", 1)},
+                         false),
+                  corrupt_journal_error);
+  // A completion after the decision.
+  CHECK_THROWS_AS(engine("g", {pending(1, record_kind::branch, 1, "A", 1), decision(2, false, "x", {1}),
+                               completion(3, 1, "A", 1)},
+                         false),
+                  corrupt_journal_error);
+  // A pending value, a pending record marked failed.
+  CHECK_THROWS_AS(engine("g", {pending(1, record_kind::value, 1, "now", 0)}, false), corrupt_journal_error);
+  auto failed = pending(1, record_kind::branch, 1, "A", 1);
+  failed.failed = true;
+  CHECK_THROWS_AS(engine("g", {failed}, false), corrupt_journal_error);
+  // A handler record for a pending operation neither completed nor in flight.
+  CHECK_THROWS_AS(engine("g", {pending(1, record_kind::branch, 1, "A", 1), decision(2, false, "x"),
+                               rec(3, record_kind::rollback, 1, "A", 1)},
+                         false),
+                  corrupt_journal_error);
+}
+
 // ---- journals of the first format (no operation ids)
 
 namespace {
