@@ -1,12 +1,17 @@
-// Journals written by the first journal format (schema version 1, before
-// operation ids) keep working after the upgrade: the fixture holds journals
-// the release before journal v2 wrote (tests/store/fixtures/journal_v1.sql),
-// in every phase; the new runtime resumes each and ends it as the old one
-// would have. PostgreSQL only.
+// Journals written by earlier releases keep working after the upgrade. Each
+// fixture holds journals an earlier release wrote, in every phase:
+// - tests/store/fixtures/journal_v1.sql: the first journal format (schema
+//   version 1, before operation ids);
+// - tests/store/fixtures/journal_v2.sql: schema version 2 (operation ids,
+//   parallel branches, before commands were journaled apart from completions).
+// The new runtime resumes each and ends it as the old one would have.
+// PostgreSQL only.
 #include "store/pg_support.hpp"
 
 #include "runtime/engine.hpp"
 #include "store/postgres/schema.hpp"
+
+#include <wf/when_all.hpp>
 
 #include <pqxx/pqxx>
 
@@ -68,8 +73,8 @@ void register_v1(wf::runtime& rt, v1_world& world) {
       fast_retries());
 }
 
-std::string fixture_sql(const std::string& schema) {
-  std::ifstream f(std::string(WF_SOURCE_DIR) + "/tests/store/fixtures/journal_v1.sql");
+std::string fixture_sql(const std::string& schema, const std::string& file) {
+  std::ifstream f(std::string(WF_SOURCE_DIR) + "/tests/store/fixtures/" + file);
   std::stringstream all;
   all << f.rdbuf();
   std::string sql = all.str();
@@ -78,15 +83,68 @@ std::string fixture_sql(const std::string& schema) {
   return sql;
 }
 
-// A schema at version 1 holding the fixture's journals, as the old release left it.
-std::string old_schema() {
+// A schema at `version` holding the fixture's journals, as the old release left it.
+std::string old_schema(int version = 1, const std::string& file = "journal_v1.sql") {
   const auto schema = fresh_schema();
   pqxx::connection c(pg_url());
-  wf::detail::pg::migrate(c, schema, 1);
+  wf::detail::pg::migrate(c, schema, version);
   pqxx::work tx(c);
-  tx.exec(fixture_sql(schema));
+  tx.exec(fixture_sql(schema, file));
   tx.commit();
   return schema;
+}
+
+// The workflow of the second fixture, with the same shape: now() (op 1);
+// DebitA (op 2, branch 01) and DebitB (op 3, 02) in parallel, each with
+// on_rollback and on_commit; step Audit (op 4, 03); Credit (op 5, 04), with
+// both handlers. Every call is recorded as "<gid> <branch> <op> <name>".
+void register_v2(wf::runtime& rt, std::vector<std::string>& calls) {
+  auto o = fast_retries();
+  o.retry.max_attempts = 1;
+  rt.register_workflow(
+      "v2.parallel",
+      [&calls](wf::workflow& w, json::value in) -> asio::awaitable<std::string> {
+        const auto amount = in.as_object().at("amount").as_int64();
+        co_await w.now();
+        auto record = [&calls](std::string what) -> wf::handler {
+          return [&calls, what](const wf::branch_context& c) -> asio::awaitable<void> {
+            calls.push_back(std::string(c.gid) + " " + std::string(c.branch_id) + " " + std::string(c.op) + " " + what);
+            co_return;
+          };
+        };
+        auto debit = [&calls, amount](std::string prefix) {
+          return [&calls, amount, prefix](const wf::branch_context& c) -> asio::awaitable<std::string> {
+            calls.push_back(std::string(c.gid) + " " + std::string(c.branch_id) + " action " + std::string(c.name));
+            co_return prefix + std::to_string(amount);
+          };
+        };
+        // (Handlers and actions named first: see docs/concepts.md, "GCC 12".)
+        const auto a_revert = record("a_revert"), a_confirm = record("a_confirm");
+        const auto b_revert = record("b_revert"), b_confirm = record("b_confirm");
+        const auto c_revert = record("c_revert"), c_confirm = record("c_confirm");
+        auto debit_a = debit("a:");
+        auto debit_b = debit("b:");
+        auto a = w.new_branch("DebitA").on_rollback(a_revert).on_commit(a_confirm).run(debit_a);
+        auto b = w.new_branch("DebitB").on_rollback(b_revert).on_commit(b_confirm).run(debit_b);
+        co_await wf::when_all(std::move(a), std::move(b));
+        auto audit = [](const wf::branch_context&) -> asio::awaitable<int> { co_return 7; };
+        co_await w.step("Audit", audit);
+        auto credit = [&calls](const wf::branch_context& c) -> asio::awaitable<std::string> {
+          calls.push_back(std::string(c.gid) + " 04 action Credit");
+          co_return "c";
+        };
+        co_await w.new_branch("Credit").on_rollback(c_revert).on_commit(c_confirm).run(credit);
+        co_return "done";
+      },
+      o);
+}
+
+// The calls made for `gid`, without the gid.
+std::vector<std::string> calls_of(const std::vector<std::string>& calls, const std::string& gid) {
+  std::vector<std::string> out;
+  for (const auto& c : calls)
+    if (c.rfind(gid + " ", 0) == 0) out.push_back(c.substr(gid.size() + 1));
+  return out;
 }
 
 }  // namespace
@@ -179,4 +237,111 @@ TEST_CASE("an upgraded journal is read back the same by a second upgrade-aware r
   CHECK(up[5].op == 5);
   // Migrating again changes nothing.
   CHECK(wf::migrate_postgres_schema(pg_options(schema)) == wf::postgres_schema_version);
+}
+
+TEST_CASE("journals of schema version 2 (parallel branches, no pending commands) are upgraded and every phase resumes as before") {
+  WF_REQUIRE_DATABASE();
+  const auto schema = old_schema(2, "journal_v2.sql");
+  REQUIRE(schema_version(schema) == 2);
+
+  asio::io_context io;
+  auto store = wf::postgres_store::open(pg_options(schema));
+  CHECK(schema_version(schema) == wf::postgres_schema_version);
+  // The old rows are complete operation records.
+  for (const auto& r : run(io, store->journal("v2-commit-phase"))) CHECK_FALSE(r.pending);
+
+  std::vector<std::string> calls;
+  wf::runtime rt(io.get_executor(), store, {.executor_id = "v2-runner"});
+  register_v2(rt, calls);
+  CHECK(run(io, rt.recover()) == 4);  // the four unfinished ones
+
+  const std::string input = R"({"amount":30})";
+  auto mid = run(io, rt.execute("v2.parallel", "v2-mid-forward", input));
+  auto in_flight = run(io, rt.execute("v2.parallel", "v2-in-flight-rollback", input));
+  auto commit_phase = run(io, rt.execute("v2.parallel", "v2-commit-phase", input));
+  auto business = run(io, rt.execute("v2.parallel", "v2-business-rollback", input));
+  auto succeeded = run(io, rt.execute("v2.parallel", "v2-succeeded", input));
+  auto failed = run(io, rt.execute("v2.parallel", "v2-failed", input));
+
+  // Mid-forward (now and DebitB journaled, DebitA in flight): DebitA is asked
+  // again, DebitB is not; then Audit and Credit, and the confirms in reverse
+  // completion order (DebitA completed after DebitB).
+  REQUIRE(mid.succeeded());
+  CHECK(mid.result == "done");
+  CHECK(calls_of(calls, "v2-mid-forward") == std::vector<std::string>{"01 action DebitA", "04 action Credit",
+                                                                      "04 commit c_confirm", "01 commit a_confirm",
+                                                                      "02 commit b_confirm"});
+
+  // A rollback decided with DebitA (operation 2) in flight, its compensation
+  // done: only DebitB's remains.
+  REQUIRE_FALSE(in_flight.succeeded());
+  CHECK(in_flight.reason == "retries exhausted after 1 attempt(s); last error: bank A down");
+  CHECK(calls_of(calls, "v2-in-flight-rollback") == std::vector<std::string>{"02 rollback b_revert"});
+
+  // The commit phase with Credit's confirm done: DebitA's, then DebitB's.
+  REQUIRE(commit_phase.succeeded());
+  CHECK(commit_phase.result == "done");
+  CHECK(calls_of(calls, "v2-commit-phase") == std::vector<std::string>{"01 commit a_confirm", "02 commit b_confirm"});
+
+  // A business rollback decided (DebitA refused), nothing compensated yet:
+  // DebitB is; the refused DebitA is not.
+  REQUIRE_FALSE(business.succeeded());
+  CHECK(business.reason == "account frozen");
+  CHECK(calls_of(calls, "v2-business-rollback") == std::vector<std::string>{"02 rollback b_revert"});
+
+  // Finished ones keep their outcome, and nothing is called for them.
+  CHECK(succeeded.succeeded());
+  CHECK(succeeded.result == "done");
+  CHECK_FALSE(failed.succeeded());
+  CHECK(failed.reason == "account frozen");
+  CHECK(calls_of(calls, "v2-succeeded").empty());
+  CHECK(calls_of(calls, "v2-failed").empty());
+
+  // The resumed journal goes on after the old records.
+  auto j = run(io, store->journal("v2-mid-forward"));
+  REQUIRE(j.size() == 9);  // now, DebitB (old); DebitA, Audit, Credit, decision, 3 commits
+  CHECK(j[1].name == "DebitB");
+  CHECK(j[1].op == 3);
+  CHECK(j[2].name == "DebitA");
+  CHECK(j[2].op == 2);
+  CHECK(j[2].kind == wf::record_kind::branch);
+  CHECK_FALSE(j[2].pending);
+  CHECK(j[5].kind == wf::record_kind::decision);
+  // Migrating again changes nothing.
+  CHECK(wf::migrate_postgres_schema(pg_options(schema)) == wf::postgres_schema_version);
+}
+
+TEST_CASE("an upgraded schema journals pending commands and completions next to the old rows") {
+  WF_REQUIRE_DATABASE();
+  // New writes in an upgraded schema, next to the old rows: two steps in
+  // parallel, Fast answering while Slow is in flight, so that Fast's write
+  // carries Slow's command.
+  const auto schema = old_schema(2, "journal_v2.sql");
+  asio::io_context io;
+  auto store = wf::postgres_store::open(pg_options(schema));
+  wf::runtime rt(io.get_executor(), store, {.executor_id = "another-runner"});
+  rt.register_workflow("two_slow", [](wf::workflow& w, std::string) -> asio::awaitable<std::string> {
+    auto slow = [](const wf::branch_context&) -> asio::awaitable<std::string> {
+      for (int i = 0; i < 3; ++i) co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+      co_return "slow";
+    };
+    auto fast = [](const wf::branch_context&) -> asio::awaitable<std::string> { co_return "fast"; };
+    auto [s, f] = co_await wf::when_all(w.step("Slow", slow), w.step("Fast", fast));
+    co_return s + f;
+  });
+  auto out = run(io, rt.execute("two_slow", "after-upgrade", ""));
+  REQUIRE(out.succeeded());
+  CHECK(out.result == "slowfast");
+  pqxx::connection c(pg_url());
+  pqxx::nontransaction tx(c);
+  const auto rows = tx.exec("SELECT kind, name, op, pending FROM \"" + schema +
+                            "\".journal WHERE gid = 'after-upgrade' ORDER BY seq");
+  REQUIRE(rows.size() == 4);  // Slow's command (pending), Fast, Slow's completion, the decision
+  CHECK(rows[0][1].as<std::string>() == "Slow");
+  CHECK(rows[0][3].as<bool>());
+  CHECK(rows[1][1].as<std::string>() == "Fast");
+  CHECK_FALSE(rows[1][3].as<bool>());
+  CHECK(rows[2][0].as<int>() == static_cast<int>(wf::record_kind::completion));
+  CHECK(rows[2][2].as<int>() == 1);
+  CHECK(rows[3][0].as<int>() == static_cast<int>(wf::record_kind::decision));
 }
