@@ -113,10 +113,12 @@ TEST_CASE("a journal reads back exactly what was written, bytes included") {
   wf::write w;
   w.gid = "g";
   w.epoch = 1;
-  w.records.push_back(wf::journal_record{1, wf::record_kind::branch, "A", 1, false, std::string("a\0b\xff", 4), 2});
-  w.records.push_back(wf::journal_record{2, wf::record_kind::value, "uuid", 0, false, "x", 1});
-  w.records.push_back(wf::journal_record{3, wf::record_kind::decision, "rollback", 0, true, "why", 0, {3, 4}});
-  w.records.push_back(wf::journal_record{4, wf::record_kind::rollback, "A", 1, false, "", 2});
+  w.records.push_back(wf::journal_record{1, wf::record_kind::step, "C", 2, false, "", 3, {}, true});  // pending
+  w.records.push_back(wf::journal_record{2, wf::record_kind::branch, "A", 1, false, std::string("a\0b\xff", 4), 2});
+  w.records.push_back(wf::journal_record{3, wf::record_kind::value, "uuid", 0, false, "x", 1});
+  w.records.push_back(wf::journal_record{4, wf::record_kind::completion, "C", 2, true, "no", 3});
+  w.records.push_back(wf::journal_record{5, wf::record_kind::decision, "rollback", 0, true, "why", 0, {3, 4}});
+  w.records.push_back(wf::journal_record{6, wf::record_kind::rollback, "A", 1, false, "", 2});
   auto expected = w.records;
   REQUIRE(commit(io, *store, std::move(w)) == wf::write_status::ok);
   CHECK(run(io, store->journal("g")) == expected);
