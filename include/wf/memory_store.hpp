@@ -66,7 +66,9 @@ class memory_store final : public store, public store_scheduling, public store_n
     std::map<std::uint64_t, std::function<void()>> callbacks;
     std::uint64_t next = 1;
   };
-  write_status apply(write& w);  // takes the records and progress of an accepted write
+  // Takes the records, progress and creations of an accepted write; sets
+  // `new_work` if it made work for runners (a creation with no owner, a release).
+  write_status apply(write& w, bool& new_work);
   bool claimable(const workflow_state& s, const std::string& owner, wall_clock::time_point now) const;
   claim_result take(entry& e, std::string owner, std::chrono::milliseconds lease, wall_clock::time_point now);
   void announce();

@@ -47,12 +47,27 @@
 namespace wf {
 
 /// One atomic change to one workflow: records appended and, optionally, its
-/// progress (status, result, attempts...) updated.
+/// progress (status, result, attempts...) updated, other workflows created
+/// and the workflow released until a wake-up time. All of it applies, or
+/// none of it (a fenced or conflicting write creates and releases nothing).
 struct write {
   std::string gid;
   std::uint64_t epoch = 0;
   std::vector<journal_record> records;
   std::optional<progress> new_progress;
+  /// Workflows created with this write, as `store::create` creates them
+  /// (epoch 1, owned by `owner`, none if empty), each unless its gid exists
+  /// (then it is left as it is): what a parent's journal record and its
+  /// child's creation need, together or not at all.
+  std::vector<workflow_state> creates{};
+  /// Once applied, the workflow is released as `store::release` does (epoch
+  /// bumped, so a later write under this epoch is fenced; no owner), but due
+  /// at this time instead of at once: what a workflow that waits (a durable
+  /// timer) needs to cost nothing until then. Ignored if the write finishes
+  /// the workflow.
+  std::optional<wall_clock::time_point> release_until{};
+
+  bool has_effects_beyond_journal() const noexcept { return !creates.empty() || release_until.has_value(); }
 };
 
 enum class write_status : std::uint8_t {

@@ -59,7 +59,7 @@ asio::awaitable<claim_result> memory_store::claim(std::string gid, std::string o
   co_return take(it->second, std::move(owner), lease, now);
 }
 
-write_status memory_store::apply(write& w) {
+write_status memory_store::apply(write& w, bool& new_work) {
   auto it = workflows_.find(w.gid);
   // Fenced: another epoch, or finished (final: nothing is written to it any more).
   if (it == workflows_.end() || it->second.state.epoch != w.epoch || it->second.state.finished())
@@ -77,15 +77,35 @@ write_status memory_store::apply(write& w) {
     e.state.last_error = std::move(p.last_error);
     e.state.next_attempt_at = p.next_attempt_at;
   }
-  e.state.updated_at = clock_->now();
+  const auto now = clock_->now();
+  e.state.updated_at = now;
+  if (w.release_until && !e.state.finished()) {
+    e.state.epoch += 1;
+    e.state.owner.clear();
+    e.state.lease_expires = now;
+    e.state.next_attempt_at = *w.release_until;
+    new_work = true;
+  }
+  for (auto& c : w.creates) {
+    if (workflows_.count(c.gid)) continue;  // an existing workflow is left as it is
+    c.epoch = 1;
+    c.status = workflow_status::running;
+    new_work = new_work || c.owner.empty();
+    auto& created = workflows_[c.gid];
+    created.state = std::move(c);
+  }
   return write_status::ok;
 }
 
 asio::awaitable<std::vector<write_status>> memory_store::commit(std::vector<write> writes) {
-  std::lock_guard lock(mutex_);
   std::vector<write_status> out;
-  out.reserve(writes.size());
-  for (auto& w : writes) out.push_back(apply(w));
+  bool new_work = false;
+  {
+    std::lock_guard lock(mutex_);
+    out.reserve(writes.size());
+    for (auto& w : writes) out.push_back(apply(w, new_work));
+  }
+  if (new_work) announce();
   co_return out;
 }
 

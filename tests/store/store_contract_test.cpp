@@ -441,3 +441,128 @@ TEST_CASE("every store, through the faults at a lease renewal: in doubt the leas
     CHECK(commit(io, *inner, one("g", 1, 1)) == wf::write_status::fenced);  // the old owner's late write
   }
 }
+
+// ---- what a write carries beyond its journal: a release until a wake-up time, creations
+
+namespace {
+std::chrono::microseconds micros(wf::wall_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch());
+}
+}  // namespace
+
+TEST_CASE("a write can release its workflow until a wake-up time: fenced afterwards, no owner, not due before it") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  run(io, store->create(new_state("sleeper", "me")));
+  const auto wake = wf::wall_clock::now() + std::chrono::hours(1);
+  auto w = one("sleeper", 1, 1);
+  w.release_until = wake;
+  REQUIRE(commit(io, *store, std::move(w)) == wf::write_status::ok);
+  auto st = run(io, store->find("sleeper"));
+  REQUIRE(st);
+  CHECK(st->owner.empty());
+  CHECK(st->epoch == 2);
+  CHECK(micros(st->next_attempt_at) == micros(wake));
+  CHECK(st->status == wf::workflow_status::running);
+  CHECK(run(io, store->journal("sleeper")).size() == 1);  // the write's record, with the release
+  CHECK(commit(io, *store, one("sleeper", 1, 2)) == wf::write_status::fenced);
+  // Not due before its time: no poller takes it; it can still be claimed by gid.
+  auto r = request(10);
+  r.owner = "someone";
+  CHECK(run(io, store->scheduling()->claim_due(r)).empty());
+  CHECK(run(io, store->claim("sleeper", "someone", std::chrono::seconds(30))).status == wf::claim_status::claimed);
+
+  // Due once its time has passed.
+  run(io, store->create(new_state("woken", "me")));
+  auto past = one("woken", 1, 1);
+  past.release_until = wf::wall_clock::now() - std::chrono::seconds(1);
+  REQUIRE(commit(io, *store, std::move(past)) == wf::write_status::ok);
+  auto due = run(io, store->scheduling()->claim_due(r));
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].state.gid == "woken");
+  CHECK(due[0].journal.size() == 1);
+
+  // A fenced write releases nothing; a write that finishes its workflow is final, not released.
+  run(io, store->create(new_state("held", "me")));
+  auto stale = one("held", 7, 1);
+  stale.release_until = wake;
+  CHECK(commit(io, *store, std::move(stale)) == wf::write_status::fenced);
+  CHECK(run(io, store->find("held"))->owner == "me");
+  CHECK(run(io, store->find("held"))->epoch == 1);
+  auto last = one("held", 1, 1);
+  last.new_progress = wf::progress{wf::workflow_status::succeeded, "done", 0, "", wf::wall_clock::now()};
+  last.release_until = wake;
+  REQUIRE(commit(io, *store, std::move(last)) == wf::write_status::ok);
+  st = run(io, store->find("held"));
+  CHECK(st->status == wf::workflow_status::succeeded);
+  CHECK(st->epoch == 1);
+  CHECK(st->owner == "me");
+}
+
+TEST_CASE("a write can create other workflows with it: created if new, all or nothing with the write") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  run(io, store->create(new_state("parent", "me")));
+  auto existing = new_state("existing", "other");
+  existing.name = "old";
+  run(io, store->create(existing));
+  auto child = new_state("child", "");
+  child.name = "child_wf";
+  child.input = std::string("in\0put", 6);
+  child.lease_expires = wf::wall_clock::now();
+  auto clash = new_state("existing", "");
+  clash.name = "new";
+
+  auto w = one("parent", 1, 1);
+  w.creates = {child, clash};
+  REQUIRE(commit(io, *store, std::move(w)) == wf::write_status::ok);
+  auto c = run(io, store->find("child"));
+  REQUIRE(c);
+  CHECK(c->name == "child_wf");
+  CHECK(c->input == std::string("in\0put", 6));
+  CHECK(c->epoch == 1);
+  CHECK(c->owner.empty());
+  CHECK(c->status == wf::workflow_status::running);
+  CHECK(run(io, store->journal("child")).empty());
+  CHECK(run(io, store->find("existing"))->name == "old");  // left as it was
+  CHECK(run(io, store->find("existing"))->owner == "other");
+  // Created with no owner: any runner's poller takes it.
+  auto r = request(10, {"child_wf"});
+  r.owner = "someone";
+  auto due = run(io, store->scheduling()->claim_due(r));
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].state.gid == "child");
+
+  // A fenced or conflicting write creates nothing.
+  auto stale = one("parent", 9, 2);
+  stale.creates = {new_state("not-created-1", "")};
+  CHECK(commit(io, *store, std::move(stale)) == wf::write_status::fenced);
+  auto gap = one("parent", 1, 5);
+  gap.creates = {new_state("not-created-2", "")};
+  CHECK(commit(io, *store, std::move(gap)) == wf::write_status::conflict);
+  CHECK_FALSE(run(io, store->find("not-created-1")));
+  CHECK_FALSE(run(io, store->find("not-created-2")));
+
+  // In one commit: each write's creations go with that write only; two
+  // writes of one workflow in a commit (applied one by one) each create theirs.
+  run(io, store->create(new_state("other-parent", "me")));
+  std::vector<wf::write> ws;
+  ws.push_back(one("parent", 1, 2));
+  ws.back().creates = {new_state("child-2", "")};
+  ws.push_back(one("other-parent", 4, 1));  // fenced
+  ws.back().creates = {new_state("not-created-3", "")};
+  auto statuses = run(io, store->commit(std::move(ws)));
+  CHECK(statuses == std::vector<wf::write_status>{wf::write_status::ok, wf::write_status::fenced});
+  CHECK(run(io, store->find("child-2")));
+  CHECK_FALSE(run(io, store->find("not-created-3")));
+  ws.clear();
+  ws.push_back(one("parent", 1, 3));
+  ws.back().creates = {new_state("child-3", "")};
+  ws.push_back(one("parent", 1, 4));
+  ws.back().creates = {new_state("child-4", "")};
+  statuses = run(io, store->commit(std::move(ws)));
+  CHECK(statuses == std::vector<wf::write_status>{wf::write_status::ok, wf::write_status::ok});
+  CHECK(run(io, store->find("child-3")));
+  CHECK(run(io, store->find("child-4")));
+  CHECK(run(io, store->journal("parent")).size() == 4);
+}

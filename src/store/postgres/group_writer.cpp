@@ -11,6 +11,7 @@
 #include <pqxx/transaction>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -18,12 +19,13 @@ namespace wf::detail::pg {
 
 namespace {
 
-// All creations of the group in one statement.
-void create_all(pqxx::transaction_base& tx, const std::vector<write_op*>& ops) {
-  array_text gids, names, inputs, owners, leases, deadlines;
+// Inserts the workflows whose gid is new (one statement); returns the rows
+// inserted. `gids` gets the gids asked for.
+template <class States>
+pqxx::result insert_states(pqxx::transaction_base& tx, const States& states, array_text& gids) {
+  array_text names, inputs, owners, leases, deadlines;
   const auto now = wall_clock::now();
-  for (const auto* op : ops) {
-    const auto& s = *op->create;
+  for (const workflow_state& s : states) {
     gids.add(s.gid);
     names.add(s.name);
     inputs.add_bytea(s.input);
@@ -32,9 +34,17 @@ void create_all(pqxx::transaction_base& tx, const std::vector<write_op*>& ops) {
     leases.add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, lease)));
     deadlines.add(std::to_string(s.deadline ? to_us(*s.deadline) : -1));
   }
+  return tx.exec_prepared("wf_create_all", gids.str(), names.str(), inputs.str(), owners.str(), leases.str(),
+                          deadlines.str());
+}
+
+// All creations of the group in one statement.
+void create_all(pqxx::transaction_base& tx, const std::vector<write_op*>& ops) {
+  std::vector<std::reference_wrapper<const workflow_state>> states;
+  for (const auto* op : ops) states.push_back(std::cref(*op->create));
+  array_text gids;
   std::map<std::string, workflow_state> inserted;
-  for (const auto& row : tx.exec_prepared("wf_create_all", gids.str(), names.str(), inputs.str(), owners.str(),
-                                          leases.str(), deadlines.str())) {
+  for (const auto& row : insert_states(tx, states, gids)) {
     auto st = state_from_row(row);
     inserted.emplace(st.gid, std::move(st));
   }
@@ -67,6 +77,16 @@ bool has_duplicates(const std::vector<write_op*>& ops) {
   return false;
 }
 
+// What an applied write does beyond its own workflow's row and journal: the
+// workflows it creates, its release until a wake-up time.
+void apply_effects(pqxx::transaction_base& tx, const write& w) {
+  if (!w.creates.empty()) {
+    array_text gids;
+    insert_states(tx, w.creates, gids);
+  }
+  if (w.release_until) tx.exec_prepared("wf_release_write", w.gid, w.epoch, to_us(*w.release_until));
+}
+
 // Why `w` was not applied: another epoch, a finished workflow (fenced), or a
 // journal that does not end where it says (conflict).
 write_status refusal(pqxx::transaction_base& tx, const write& w) {
@@ -90,7 +110,10 @@ void write_all(pqxx::transaction_base& tx, const std::vector<write_op*>& ops, bo
       for (std::size_t i = 0; i < op->writes.size(); ++i) all.push_back({&op->writes[i], op, i});
     }
     std::stable_sort(all.begin(), all.end(), [](const one& a, const one& b) { return a.w->gid < b.w->gid; });
-    for (const auto& o : all) o.op->statuses[o.index] = apply_write(tx, *o.w);
+    for (const auto& o : all) {
+      o.op->statuses[o.index] = apply_write(tx, *o.w);
+      if (o.op->statuses[o.index] == write_status::ok) apply_effects(tx, *o.w);
+    }
     return;
   }
   // In gid order: the statement updates the rows in the order given (see wf_write_all).
@@ -114,6 +137,7 @@ void write_all(pqxx::transaction_base& tx, const std::vector<write_op*>& ops, bo
         op->statuses.push_back(write_status::ok);
       else
         op->statuses.push_back(refusal(tx, w));
+      if (op->statuses.back() == write_status::ok) apply_effects(tx, w);
     }
   }
 }
@@ -236,13 +260,21 @@ void group_writer::run_transaction(std::vector<std::unique_ptr<write_op>>::itera
                                  std::vector<std::unique_ptr<write_op>>::iterator last) {
   auto& c = session_.connection();
   std::vector<write_op*> creates, commits;
-  bool notify = false;
+  bool notify = false, effects = false;
   for (auto it = first; it != last; ++it) {
     if ((*it)->create) {
       creates.push_back(it->get());
       notify = notify || (*it)->create->owner.empty();
     } else {
       commits.push_back(it->get());
+      for (const auto& w : (*it)->writes) {
+        if (!w.has_effects_beyond_journal()) continue;
+        effects = true;
+        // New work: a release, or a workflow created with no owner (announced
+        // even if the write turns out fenced: a wake-up for nothing is harmless).
+        notify = notify || w.release_until ||
+                 std::any_of(w.creates.begin(), w.creates.end(), [](const auto& c) { return c.owner.empty(); });
+      }
     }
   }
   const bool duplicates = has_duplicates(commits);
@@ -251,7 +283,7 @@ void group_writer::run_transaction(std::vector<std::unique_ptr<write_op>>::itera
     if (!commits.empty()) write_all(tx, commits, duplicates);
     if (notify) tx.exec_params("SELECT pg_notify($1, '')", work_channel(schema_));
   };
-  if ((creates.empty() || commits.empty()) && !duplicates) {
+  if ((creates.empty() || commits.empty()) && !duplicates && !effects) {
     // One statement does the group's work and is atomic on its own: run it
     // as its own transaction, one round trip instead of three.
     pqxx::nontransaction tx(c);

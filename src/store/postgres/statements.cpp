@@ -172,6 +172,12 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
     SET epoch = epoch + 1, owner = '', lease_expires = now(), next_attempt_at = now(), updated_at = now()
     FROM locked WHERE gid = locked.locked_gid AND owner = $1 AND status = 0
     RETURNING gid)"));
+  // A write's release until a wake-up time ($3, microseconds), right after the write applied.
+  c.prepare("wf_release_write", sql(R"(
+    UPDATE {s}.workflows
+    SET epoch = epoch + 1, owner = '', lease_expires = now(), next_attempt_at = to_timestamp($3::bigint / 1000000.0),
+        updated_at = now()
+    WHERE gid = $1 AND epoch = $2 AND status = 0)"));
   c.prepare("wf_release_one", sql(R"(
     UPDATE {s}.workflows
     SET epoch = epoch + 1, owner = '', lease_expires = now(), next_attempt_at = now(), updated_at = now()
