@@ -153,10 +153,7 @@ void engine::unknown(std::uint32_t op) {
   if (e->state != op_state::running) return;
   --running_;
   e->state = op_state::unknown;
-  if (e->queued) {
-    // Its record was in a write that failed: this run writes nothing more.
-    e->queued = false;
-  }
+  e->queued = false;  // (its record was in a write that failed: this run writes nothing more)
 }
 
 std::vector<journal_record> engine::commands() {
