@@ -2,8 +2,9 @@
 //
 // `check_crash_recovery` runs a workflow once, uninterrupted, and counts its
 // journal writes W. Then, for every N in 1..W, it runs it again from scratch
-// with a fault at write N, of each of these kinds (crashing_store can also
-// put them at claims and lease renewals, for tests of your own):
+// with a fault at write N, and again at a lease renewal made while write N
+// is in flight, of each of these kinds (crashing_store can also put them at
+// claims and at the N-th renewal, for tests of your own):
 //  * refuse: the store refuses the write (and every later operation) as if
 //    the process had died just before it; the runtime and its io_context are
 //    torn down as a killed process would be, and a fresh runtime resumes from
@@ -17,6 +18,10 @@
 //    and another runner claims the workflow, so that the write is fenced (the
 //    first runner stops with lease_lost_error; a run where it does not is a
 //    mismatch); that other runner then resumes it.
+// At a renewal the same three mean: the renewal is refused (the process
+// died while the write was on its way), applied and reported as failed (the
+// runner tries again at its next tick), or preceded by a takeover (the
+// runner learns it lost the workflow and stops; the write is fenced).
 // Each run must end with the same outcome and the same sequence of effects
 // on participants - every action and compensation applied exactly once, once
 // duplicates are filtered as the barrier would - as the uninterrupted run.
@@ -41,6 +46,8 @@
 #include <wf/runtime.hpp>
 #include <wf/store.hpp>
 #include <wf/workflow.hpp>
+
+#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -119,6 +126,14 @@ class crashing_store final : public store_wrapper {
     std::size_t at = 0;
     /// takeover: the executor id of the runner that takes the workflow over.
     std::string taker = "crash-test-taker";
+    /// Renewal faults only: `at` counts writes instead, and write `at` is
+    /// held (not yet sent to the store) until the next lease renewal, which
+    /// gets the fault; then the write goes on (unless the process died).
+    /// This puts a renewal fault at a known point of the workflow: while
+    /// that write is in flight. If no renewal comes within `hold_limit`,
+    /// the write goes on and nothing is faulted.
+    bool during_write = false;
+    std::chrono::milliseconds hold_limit{std::chrono::seconds(5)};
   };
 
   crashing_store(std::shared_ptr<store> inner, plan p, std::function<void()> on_crash = {});
@@ -130,6 +145,8 @@ class crashing_store final : public store_wrapper {
   std::size_t renewals() const noexcept { return renewals_; }
   /// Whether the planned fault happened.
   bool faulted() const noexcept { return faulted_; }
+  /// Whether a write was held for a renewal (plan::during_write).
+  bool held_a_write() const noexcept { return held_a_write_; }
   /// Whether it refused (the process is dead).
   bool crashed() const noexcept { return crashed_; }
   /// Drops the inner store (every later call fails as after a crash), so that
@@ -158,9 +175,15 @@ class crashing_store final : public store_wrapper {
   [[noreturn]] void refuse(const std::string& what);
   // Another runner (plan_.taker) takes `gid` over, as after its owner's lease lapsed.
   boost::asio::awaitable<void> take_over(const std::string& gid);
+  // plan::during_write: waits until a renewal (or hold_limit) ends the hold.
+  boost::asio::awaitable<void> hold_until_renewal();
+  void end_hold() noexcept;
 
   plan plan_;
   std::function<void()> on_crash_;
+  // The write held until a renewal (plan::during_write), while it is held.
+  std::shared_ptr<boost::asio::steady_timer> held_;
+  bool held_a_write_ = false;
   std::size_t writes_ = 0;
   std::size_t claims_ = 0;
   std::size_t renewals_ = 0;
@@ -223,6 +246,12 @@ struct crash_test {
   std::function<std::string(std::string)> normalize;
   /// Which faults to inject (all three by default).
   std::vector<fault> faults{fault::refuse, fault::in_doubt, fault::takeover};
+  /// Also inject each of them at a lease renewal made while write N is in
+  /// flight, for every write but the creation (crashing_store's
+  /// `plan::during_write`), with the first process's lease shortened to
+  /// `renewal_lease` so that a renewal comes soon.
+  bool renewal_faults = true;
+  std::chrono::milliseconds renewal_lease{30};
   /// Options of every runtime made (the executor id is fixed, so that the
   /// resuming runtime may take over at once, as a restarted process does).
   runtime_options options;

@@ -4,6 +4,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <sstream>
@@ -55,10 +58,13 @@ void crashing_store::refuse(const std::string& what) {
 crashing_store::action crashing_store::next(fault_point p) {
   check_alive();
   const auto n = p == fault_point::write ? ++writes_ : p == fault_point::claim ? ++claims_ : ++renewals_;
-  if (plan_.at == 0 || p != plan_.point || n != plan_.at) return action::go;
+  if (plan_.at == 0 || p != plan_.point) return action::go;
+  // during_write: the first renewal while the write is held, whatever its number.
+  if (plan_.during_write ? !held_ || faulted_ : n != plan_.at) return action::go;
   faulted_ = true;
   const char* kind = p == fault_point::write ? "write " : p == fault_point::claim ? "claim " : "renewal ";
-  const std::string what = kind + std::to_string(n);
+  std::string what = kind + std::to_string(n);
+  if (plan_.during_write) what += " (during write " + std::to_string(plan_.at) + ")";
   switch (plan_.kind) {
     case fault::refuse: refuse(what);
     case fault::in_doubt: return action::in_doubt;
@@ -95,10 +101,28 @@ asio::awaitable<create_result> crashing_store::create(workflow_state initial) {
   co_return r;
 }
 
+asio::awaitable<void> crashing_store::hold_until_renewal() {
+  held_ = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, plan_.hold_limit);
+  held_a_write_ = true;
+  const auto held = held_;
+  boost::system::error_code ec;
+  co_await held->async_wait(asio::redirect_error(asio::use_awaitable, ec));  // cancelled by the renewal
+  held_.reset();
+  check_alive();  // the renewal was refused: the process died with this write
+}
+
+void crashing_store::end_hold() noexcept {
+  if (held_) held_->cancel();
+}
+
 asio::awaitable<std::vector<write_status>> crashing_store::commit(std::vector<write> writes) {
+  const auto first = writes_ + 1;
   // One fault at most per call: the first write of it that reaches the point.
   std::vector<action> actions;
   for (std::size_t i = 0; i < writes.size(); ++i) actions.push_back(next(fault_point::write));
+  if (plan_.during_write && plan_.point == fault_point::renewal && !faulted_ && first <= plan_.at &&
+      plan_.at <= writes_)
+    co_await hold_until_renewal();
   const bool doubt = std::find(actions.begin(), actions.end(), action::in_doubt) != actions.end();
   for (std::size_t i = 0; i < writes.size(); ++i)
     if (actions[i] == action::takeover) co_await take_over(writes[i].gid);
@@ -141,9 +165,22 @@ asio::awaitable<std::vector<journal_record>> crashing_store::journal(std::string
 
 asio::awaitable<std::vector<std::string>> crashing_store::renew(std::string owner, std::vector<std::string> gids,
                                                                 std::chrono::milliseconds lease) {
-  const auto a = next(fault_point::renewal);
+  action a = action::go;
+  try {
+    a = next(fault_point::renewal);
+  } catch (...) {
+    end_hold();  // refused: the held write learns that the process died
+    throw;
+  }
   if (a == action::takeover && !gids.empty()) co_await take_over(gids.front());
-  auto lost = co_await forward().renew(std::move(owner), std::move(gids), lease);
+  std::vector<std::string> lost;
+  try {
+    lost = co_await forward().renew(std::move(owner), std::move(gids), lease);
+  } catch (...) {
+    if (a != action::go) end_hold();
+    throw;
+  }
+  if (a != action::go) end_hold();
   if (a == action::in_doubt) report_in_doubt("a lease renewal");
   co_return lost;
 }
@@ -187,6 +224,7 @@ struct run_report {
   std::size_t writes = 0;
   bool crashed = false;
   bool faulted = false;
+  bool held = false;  // a write was held for a renewal
 };
 
 // One "process": a runtime on a fresh io_context over `base`, seen through a
@@ -196,11 +234,13 @@ struct run_report {
 // recover() first, as a restarted service does. Store errors in doubt are
 // retried as a caller would.
 void one_process(const crash_test& test, const std::function<void(runtime&)>& registrar, std::shared_ptr<store> base,
-                 crashing_store::plan plan, const std::string& executor_id, bool resume, run_report& report) {
+                 crashing_store::plan plan, const std::string& executor_id, bool resume, run_report& report,
+                 std::optional<std::chrono::milliseconds> lease = std::nullopt) {
   asio::io_context io;
   auto s = std::make_shared<crashing_store>(std::move(base), plan, [&io] { io.stop(); });
   runtime_options options = test.options;
   options.executor_id = executor_id;
+  if (lease) options.lease_duration = *lease;
   {
     runtime rt(io.get_executor(), s, options);
     registrar(rt);
@@ -239,6 +279,7 @@ void one_process(const crash_test& test, const std::function<void(runtime&)>& re
     report.writes = s->writes();
     report.crashed = s->crashed();
     report.faulted = s->faulted();
+    report.held = s->held_a_write();
   }
   if (s->crashed()) report.finished = false;
   // The store goes with its process, before the io_context its operations
@@ -275,6 +316,7 @@ struct scenario {
   std::string label;
   crashing_store::plan first;
   bool resume_as_taker = false;
+  std::optional<std::chrono::milliseconds> lease{};  // the first process's, if not the test's
 };
 
 run_report run(const crash_test& test, std::size_t number, const scenario& sc) {
@@ -283,7 +325,7 @@ run_report run(const crash_test& test, std::size_t number, const scenario& sc) {
   if (!test.make_store) open = [memory = std::make_shared<memory_store>()] { return memory; };
   effect_log log;
   auto registrar = test.setup(log);
-  one_process(test, registrar, open(), sc.first, default_runner, false, report);
+  one_process(test, registrar, open(), sc.first, default_runner, false, report, sc.lease);
   report.taken_over = report.lost;
   if (report.crashed || report.lost) {
     // The resumed process: after a crash, the same runner restarting (its
@@ -338,33 +380,53 @@ crash_test_result check_crash_recovery(const crash_test& test) {
     result.mismatches.push_back("uninterrupted run: " + show(reference));
     return result;
   }
+  std::vector<scenario> scenarios;
+  for (const auto kind : test.faults)
+    for (std::size_t n = 1; n <= reference.writes; ++n)
+      scenarios.push_back({"write " + std::to_string(n) + " " + fault_name(kind),
+                           {kind, fault_point::write, n, "crash-test-taker"},
+                           kind == fault::takeover});
+  // Renewals while each write but the creation (nothing is held before it) is in flight.
+  if (test.renewal_faults)
+    for (const auto kind : test.faults)
+      for (std::size_t n = 2; n <= reference.writes; ++n) {
+        scenario sc{"a lease renewal during write " + std::to_string(n) + " " + fault_name(kind),
+                    {kind, fault_point::renewal, n, "crash-test-taker"},
+                    kind == fault::takeover,
+                    test.renewal_lease};
+        sc.first.during_write = true;
+        scenarios.push_back(std::move(sc));
+      }
   std::size_t number = 0;
-  for (const auto kind : test.faults) {
-    for (std::size_t n = 1; n <= reference.writes; ++n) {
-      scenario sc{"write " + std::to_string(n) + " " + fault_name(kind),
-                  {kind, fault_point::write, n, "crash-test-taker"},
-                  kind == fault::takeover};
-      auto r = run(test, ++number, sc);
-      if (!r.faulted) continue;  // (a takeover of the creation: nothing to take over)
-      ++result.crash_points;
-      const std::string at = sc.label + ": ";
-      if (kind == fault::takeover && !r.taken_over) {
-        result.mismatches.push_back(at + "the runner went on as if nothing had happened: its write was not fenced");
-        continue;
-      }
-      if (!r.finished || !r.error.empty() || r.out.status != reference.out.status ||
-          r.out.reason != reference.out.reason) {
-        result.mismatches.push_back(at + show(r) + ", expected " + show(reference));
-        continue;
-      }
-      if (test.compare_results && r.out.result != reference.out.result)
-        result.mismatches.push_back(at + "result '" + r.out.result + "', expected '" + reference.out.result + "'");
-      if (r.effects != reference.effects) {
-        std::string got, want;
-        for (const auto& e : r.effects) got += " [" + show(e) + "]";
-        for (const auto& e : reference.effects) want += " [" + show(e) + "]";
-        result.mismatches.push_back(at + "effects" + got + ", expected" + want);
-      }
+  for (const auto& sc : scenarios) {
+    const auto kind = sc.first.kind;
+    auto r = run(test, ++number, sc);
+    const std::string at = sc.label + ": ";
+    if (!r.faulted) {
+      // Nothing faulted: a takeover of the creation (nothing to take over
+      // yet), or a run that made fewer writes than the uninterrupted one
+      // (timing: a deadline). But a write held must see a renewal: the
+      // runner renews what it holds.
+      if (r.held) result.mismatches.push_back(at + "no lease renewal came while the write was held");
+      continue;
+    }
+    ++result.crash_points;
+    if (kind == fault::takeover && !r.taken_over) {
+      result.mismatches.push_back(at + "the runner went on as if nothing had happened: its write was not fenced");
+      continue;
+    }
+    if (!r.finished || !r.error.empty() || r.out.status != reference.out.status ||
+        r.out.reason != reference.out.reason) {
+      result.mismatches.push_back(at + show(r) + ", expected " + show(reference));
+      continue;
+    }
+    if (test.compare_results && r.out.result != reference.out.result)
+      result.mismatches.push_back(at + "result '" + r.out.result + "', expected '" + reference.out.result + "'");
+    if (r.effects != reference.effects) {
+      std::string got, want;
+      for (const auto& e : r.effects) got += " [" + show(e) + "]";
+      for (const auto& e : reference.effects) want += " [" + show(e) + "]";
+      result.mismatches.push_back(at + "effects" + got + ", expected" + want);
     }
   }
   return result;

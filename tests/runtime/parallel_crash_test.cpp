@@ -137,6 +137,7 @@ wf::testing::crash_test_result crash_check_parallel(const std::string& kind, con
   t.workflow = workflow;
   t.gid = "par-crash";
   t.make_store = store_per_run(kind);
+  t.renewal_faults = renewal_faults_on(kind);
   t.run_limit = std::chrono::seconds(10);
   t.setup = [hops, refuse, unavailable](wf::testing::effect_log& log) {
     auto p = std::make_shared<hop_participant>(log);

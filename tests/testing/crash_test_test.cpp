@@ -16,14 +16,17 @@ TEST_CASE("the effect log filters requests the way a barrier does") {
 }
 
 TEST_CASE("the crash test crashes at every write of a correct workflow and finds nothing") {
-  auto r = crash_check_chain(WF_EACH_STORE, chain_input({"A", "B"}, true, true));
+  auto t = chain_crash_test(WF_EACH_STORE, chain_input({"A", "B"}, true, true));
+  t.renewal_faults = true;  // on every store (elsewhere on the memory store only)
+  auto r = wf::testing::check_crash_recovery(t);
   INFO(r.describe());
   CHECK(r.ok());
   // create, A, B, decision, 2 commits, 2 finishes (the last one with the final status)
   CHECK(r.journal_writes == 8);
   // Each write refused, in doubt, and fenced by a takeover (but the creation:
-  // there is nothing to take over before it).
-  CHECK(r.crash_points == 3 * 8 - 1);
+  // there is nothing to take over before it); then the same three at a lease
+  // renewal during each write but the creation.
+  CHECK(r.crash_points == 3 * 8 - 1 + 3 * 7);
   CHECK(r.reference.succeeded());
   CHECK(r.reference_effects.size() == 6);
 }
