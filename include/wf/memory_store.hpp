@@ -3,7 +3,7 @@
 // For tests: write your workflow's tests against a `memory_store` and they
 // run in microseconds, with no database. It keeps the full store contract
 // (fencing, leases, append-only journals, conflicts) and every capability
-// (scheduling, notifications, administration), so a workflow that behaves
+// (scheduling, notifications, administration, messages), so a workflow that behaves
 // here behaves the same on `postgres_store`. Nothing survives the process; a
 // "crash" in tests is modelled by dropping the runtime and keeping the store
 // (see wf/testing.hpp). Leases and due times are read from the clock it is
@@ -22,7 +22,11 @@
 
 namespace wf {
 
-class memory_store final : public store, public store_scheduling, public store_notifications, public store_admin {
+class memory_store final : public store,
+                           public store_scheduling,
+                           public store_notifications,
+                           public store_admin,
+                           public store_messages {
  public:
   explicit memory_store(std::shared_ptr<wf::clock> clock = system_clock());
 
@@ -39,6 +43,7 @@ class memory_store final : public store, public store_scheduling, public store_n
   store_scheduling* scheduling() noexcept override { return this; }
   store_notifications* notifications() noexcept override { return this; }
   store_admin* admin() noexcept override { return this; }
+  store_messages* messages() noexcept override { return this; }
 
   boost::asio::awaitable<std::vector<workflow_state>> runnable(std::string owner, std::size_t limit) override;
   boost::asio::awaitable<std::vector<claim_result>> claim_due(claim_request request) override;
@@ -46,6 +51,10 @@ class memory_store final : public store, public store_scheduling, public store_n
   subscription on_new_work(std::function<void()> callback) override;
   boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before, std::size_t limit) override;
   boost::asio::awaitable<bool> resume(std::string gid) override;
+
+  boost::asio::awaitable<send_status> send(message m, bool to_missing) override;
+  boost::asio::awaitable<std::vector<inbox_message>> inbox(std::string gid, std::string topic,
+                                                           std::size_t limit) override;
 
   // Synchronous inspection, for tests.
 
@@ -66,9 +75,18 @@ class memory_store final : public store, public store_scheduling, public store_n
     std::map<std::uint64_t, std::function<void()>> callbacks;
     std::uint64_t next = 1;
   };
-  // Takes the records, progress and creations of an accepted write; sets
-  // `new_work` if it made work for runners (a creation with no owner, a release).
+  struct stored_message {
+    inbox_message m;
+    bool consumed = false;
+  };
+  // Takes the records, progress, creations, messages and release of an
+  // accepted write; sets `new_work` if it made work for runners (a creation
+  // with no owner, a release, a workflow woken by a message).
   write_status apply(write& w, bool& new_work);
+  // Puts `m` in its inbox unless its key is there; wakes its workflow if no
+  // runner holds it. False: a duplicate.
+  bool deliver(message& m, wall_clock::time_point now, bool& new_work);
+  bool delivered_before(const message& m) const;
   bool claimable(const workflow_state& s, const std::string& owner, wall_clock::time_point now) const;
   claim_result take(entry& e, std::string owner, std::chrono::milliseconds lease, wall_clock::time_point now);
   void announce();
@@ -76,6 +94,9 @@ class memory_store final : public store, public store_scheduling, public store_n
   std::shared_ptr<wf::clock> clock_;
   mutable std::mutex mutex_;
   std::map<std::string, entry, std::less<>> workflows_;
+  // Inboxes by gid (a workflow's may exist before it does: send(.., true)).
+  std::map<std::string, std::vector<stored_message>, std::less<>> inboxes_;
+  std::uint64_t next_message_id_ = 1;
   std::shared_ptr<listeners> listeners_ = std::make_shared<listeners>();
 };
 

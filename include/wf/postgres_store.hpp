@@ -88,12 +88,13 @@ class schema_too_new_error : public postgres_error {
 };
 
 /// The schema version this library creates and understands.
-inline constexpr int postgres_schema_version = 3;
+inline constexpr int postgres_schema_version = 4;
 
 class postgres_store final : public store,
                              public store_scheduling,
                              public store_notifications,
-                             public store_admin {
+                             public store_admin,
+                             public store_messages {
  public:
   /// Connects, creates or migrates the schema, and starts the store's
   /// threads. Blocking (call it at start-up). Throws `postgres_error`.
@@ -116,6 +117,7 @@ class postgres_store final : public store,
   store_scheduling* scheduling() noexcept override { return this; }
   store_notifications* notifications() noexcept override { return this; }
   store_admin* admin() noexcept override { return this; }
+  store_messages* messages() noexcept override { return this; }
 
   boost::asio::awaitable<std::vector<workflow_state>> runnable(std::string owner, std::size_t limit) override;
   boost::asio::awaitable<std::vector<claim_result>> claim_due(claim_request request) override;
@@ -123,6 +125,9 @@ class postgres_store final : public store,
   subscription on_new_work(std::function<void()> callback) override;
   boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before, std::size_t limit) override;
   boost::asio::awaitable<bool> resume(std::string gid) override;
+  boost::asio::awaitable<send_status> send(message m, bool to_missing) override;
+  boost::asio::awaitable<std::vector<inbox_message>> inbox(std::string gid, std::string topic,
+                                                           std::size_t limit) override;
 
   /// Counters, for monitoring and benchmarks.
   struct statistics {

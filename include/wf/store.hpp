@@ -8,7 +8,8 @@
 //  * capabilities a store may offer, reached through `store`'s accessors
 //    (nullptr when it does not): `store_scheduling` (what pollers and
 //    `runtime::recover` claim), `store_notifications` (new work announced
-//    at once), `store_admin` (purge, resume...).
+//    at once), `store_admin` (purge, resume...), `store_messages`
+//    (workflows' inboxes).
 // `store_wrapper` forwards everything, capabilities included, to another
 // store: a decorator (e.g. wf::testing::crashing_store) derives from it and
 // overrides only what it changes.
@@ -46,10 +47,31 @@
 
 namespace wf {
 
+/// A message for a workflow's inbox (see `store_messages`).
+struct message {
+  std::string gid;  ///< the workflow it is for
+  std::string topic;
+  std::string payload;
+  /// Idempotency key (not empty): a message whose (gid, key) was delivered
+  /// before is not delivered again.
+  std::string key;
+};
+
+/// A message in an inbox, as read back.
+struct inbox_message {
+  std::uint64_t id = 0;  ///< increasing in delivery order, store-wide
+  std::string topic;
+  std::string payload;
+  std::string key;
+  wall_clock::time_point sent_at{};
+};
+
 /// One atomic change to one workflow: records appended and, optionally, its
-/// progress (status, result, attempts...) updated, other workflows created
+/// progress (status, result, attempts...) updated, other workflows created,
+/// messages delivered to other workflows and consumed from its own inbox,
 /// and the workflow released until a wake-up time. All of it applies, or
-/// none of it (a fenced or conflicting write creates and releases nothing).
+/// none of it (a fenced or conflicting write creates, delivers, consumes and
+/// releases nothing).
 struct write {
   std::string gid;
   std::uint64_t epoch = 0;
@@ -66,9 +88,30 @@ struct write {
   /// timer) needs to cost nothing until then. Ignored if the write finishes
   /// the workflow.
   std::optional<wall_clock::time_point> release_until{};
+  /// Messages delivered with this write (what a workflow sends another, sent
+  /// exactly once with the record that says so), each as
+  /// `store_messages::send` delivers one to an existing workflow, whatever
+  /// the state of the workflow it is for. Needs `store::messages()`.
+  std::vector<message> sends{};
+  /// Messages of this workflow's own inbox (by id) consumed with this write:
+  /// the journal record of a receive and the consumption, together. An id
+  /// already consumed, or not this workflow's, changes nothing. Needs
+  /// `store::messages()`.
+  std::vector<std::uint64_t> consumes{};
 
-  bool has_effects_beyond_journal() const noexcept { return !creates.empty() || release_until.has_value(); }
+  bool has_effects_beyond_journal() const noexcept {
+    return !creates.empty() || release_until.has_value() || !sends.empty() || !consumes.empty();
+  }
 };
+
+/// What `store_messages::send` did.
+enum class send_status : std::uint8_t {
+  delivered = 0,
+  duplicate = 1,  ///< a message with the same (gid, key) was delivered before: nothing done
+  finished = 2,   ///< the workflow is finished: its inbox takes no more, nothing delivered
+  unknown = 3,    ///< no such workflow (and not asked to deliver to one that does not exist yet)
+};
+const char* to_string(send_status s) noexcept;
 
 enum class write_status : std::uint8_t {
   ok = 0,
@@ -132,6 +175,7 @@ class subscription {
 class store_scheduling;
 class store_notifications;
 class store_admin;
+class store_messages;
 
 /// The core: what every store implements.
 class store {
@@ -170,6 +214,7 @@ class store {
   virtual store_scheduling* scheduling() noexcept { return nullptr; }
   virtual store_notifications* notifications() noexcept { return nullptr; }
   virtual store_admin* admin() noexcept { return nullptr; }
+  virtual store_messages* messages() noexcept { return nullptr; }
 };
 
 /// Finding work to run: what `runtime::recover` and the poller use.
@@ -225,9 +270,33 @@ class store_admin {
   virtual boost::asio::awaitable<bool> resume(std::string gid) = 0;
 };
 
+/// Workflows' inboxes: messages delivered on their own (`send`) or with a
+/// write (`write::sends`), read back (`inbox`) and consumed with a write
+/// (`write::consumes`). A delivery to an unfinished workflow that no runner
+/// holds (no owner, or its lease ran out) makes it due at once, as new work
+/// (so that one released until a timeout wakes for the message); one held
+/// by a runner is left to it.
+class store_messages {
+ public:
+  virtual ~store_messages() = default;
+
+  /// Delivers `m` on its own (a send from outside any workflow): to an
+  /// unfinished workflow, or to one that does not exist yet if
+  /// `to_missing` (it finds the message once created).
+  virtual boost::asio::awaitable<send_status> send(message m, bool to_missing) = 0;
+  /// The messages of `gid` on `topic` not yet consumed, oldest first, at
+  /// most `limit`.
+  virtual boost::asio::awaitable<std::vector<inbox_message>> inbox(std::string gid, std::string topic,
+                                                                   std::size_t limit) = 0;
+};
+
 /// Forwards every operation, and every capability the target has, to
 /// `target`. Derive from it to change only some operations.
-class store_wrapper : public store, public store_scheduling, public store_notifications, public store_admin {
+class store_wrapper : public store,
+                      public store_scheduling,
+                      public store_notifications,
+                      public store_admin,
+                      public store_messages {
  public:
   explicit store_wrapper(std::shared_ptr<store> target);
 
@@ -244,6 +313,7 @@ class store_wrapper : public store, public store_scheduling, public store_notifi
   store_scheduling* scheduling() noexcept override;
   store_notifications* notifications() noexcept override;
   store_admin* admin() noexcept override;
+  store_messages* messages() noexcept override;
 
   boost::asio::awaitable<std::vector<workflow_state>> runnable(std::string owner, std::size_t limit) override;
   boost::asio::awaitable<std::vector<claim_result>> claim_due(claim_request request) override;
@@ -251,6 +321,9 @@ class store_wrapper : public store, public store_scheduling, public store_notifi
   subscription on_new_work(std::function<void()> callback) override;
   boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before, std::size_t limit) override;
   boost::asio::awaitable<bool> resume(std::string gid) override;
+  boost::asio::awaitable<send_status> send(message m, bool to_missing) override;
+  boost::asio::awaitable<std::vector<inbox_message>> inbox(std::string gid, std::string topic,
+                                                           std::size_t limit) override;
 
   /// The store operations are forwarded to (null once reset).
   const std::shared_ptr<store>& target() const noexcept { return target_; }

@@ -79,13 +79,6 @@ write_status memory_store::apply(write& w, bool& new_work) {
   }
   const auto now = clock_->now();
   e.state.updated_at = now;
-  if (w.release_until && !e.state.finished()) {
-    e.state.epoch += 1;
-    e.state.owner.clear();
-    e.state.lease_expires = now;
-    e.state.next_attempt_at = *w.release_until;
-    new_work = true;
-  }
   for (auto& c : w.creates) {
     if (workflows_.count(c.gid)) continue;  // an existing workflow is left as it is
     c.epoch = 1;
@@ -94,13 +87,91 @@ write_status memory_store::apply(write& w, bool& new_work) {
     auto& created = workflows_[c.gid];
     created.state = std::move(c);
   }
+  if (!w.consumes.empty()) {
+    auto box = inboxes_.find(w.gid);
+    if (box != inboxes_.end())
+      for (auto& stored : box->second)
+        if (std::find(w.consumes.begin(), w.consumes.end(), stored.m.id) != w.consumes.end()) stored.consumed = true;
+  }
+  for (auto& m : w.sends) deliver(m, now, new_work);
+  // Last, as on PostgreSQL: a message the write sends its own workflow does not wake it.
+  if (w.release_until && !e.state.finished()) {
+    e.state.epoch += 1;
+    e.state.owner.clear();
+    e.state.lease_expires = now;
+    e.state.next_attempt_at = *w.release_until;
+    new_work = true;
+  }
   return write_status::ok;
+}
+
+bool memory_store::delivered_before(const message& m) const {
+  auto box = inboxes_.find(m.gid);
+  if (box == inboxes_.end()) return false;
+  return std::any_of(box->second.begin(), box->second.end(),
+                     [&](const stored_message& stored) { return stored.m.key == m.key; });
+}
+
+bool memory_store::deliver(message& m, wall_clock::time_point now, bool& new_work) {
+  if (delivered_before(m)) return false;
+  inboxes_[m.gid].push_back(
+      {inbox_message{next_message_id_++, std::move(m.topic), std::move(m.payload), std::move(m.key), now}, false});
+  auto it = workflows_.find(m.gid);
+  if (it != workflows_.end()) {
+    auto& st = it->second.state;
+    if (!st.finished() && (st.owner.empty() || st.lease_expires <= now)) {
+      st.next_attempt_at = std::min(st.next_attempt_at, now);
+      new_work = true;
+    }
+  }
+  return true;
+}
+
+namespace {
+void check_messages(const write& w) {
+  for (const auto& m : w.sends)
+    if (m.key.empty()) throw std::invalid_argument("wf::memory_store: a message without an idempotency key");
+}
+}  // namespace
+
+asio::awaitable<send_status> memory_store::send(message m, bool to_missing) {
+  if (m.key.empty()) throw std::invalid_argument("wf::memory_store: a message without an idempotency key");
+  send_status out = send_status::delivered;
+  bool new_work = false;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = workflows_.find(m.gid);
+    if (delivered_before(m))
+      out = send_status::duplicate;  // first: a repeated send stays a no-op once the workflow finished
+    else if (it == workflows_.end() && !to_missing)
+      out = send_status::unknown;
+    else if (it != workflows_.end() && it->second.state.finished())
+      out = send_status::finished;
+    else
+      deliver(m, clock_->now(), new_work);
+  }
+  if (new_work) announce();
+  co_return out;
+}
+
+asio::awaitable<std::vector<inbox_message>> memory_store::inbox(std::string gid, std::string topic,
+                                                                std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  std::vector<inbox_message> out;
+  auto box = inboxes_.find(gid);
+  if (box == inboxes_.end()) co_return out;
+  for (const auto& stored : box->second) {
+    if (out.size() >= limit) break;
+    if (!stored.consumed && stored.m.topic == topic) out.push_back(stored.m);
+  }
+  co_return out;
 }
 
 asio::awaitable<std::vector<write_status>> memory_store::commit(std::vector<write> writes) {
   std::vector<write_status> out;
   bool new_work = false;
   {
+    for (const auto& w : writes) check_messages(w);  // before anything is applied
     std::lock_guard lock(mutex_);
     out.reserve(writes.size());
     for (auto& w : writes) out.push_back(apply(w, new_work));
@@ -219,6 +290,7 @@ asio::awaitable<std::size_t> memory_store::purge(wall_clock::time_point before, 
   std::size_t n = 0;
   for (auto it = workflows_.begin(); it != workflows_.end() && n < limit;) {
     if (it->second.state.finished() && it->second.state.updated_at < before) {
+      inboxes_.erase(it->first);
       it = workflows_.erase(it);
       ++n;
     } else {

@@ -6,6 +6,16 @@ namespace wf {
 
 namespace asio = boost::asio;
 
+const char* to_string(send_status s) noexcept {
+  switch (s) {
+    case send_status::delivered: return "delivered";
+    case send_status::duplicate: return "duplicate";
+    case send_status::finished: return "finished";
+    case send_status::unknown: return "unknown";
+  }
+  return "?";
+}
+
 store_wrapper::store_wrapper(std::shared_ptr<store> target) : target_(std::move(target)) {
   if (!target_) throw std::invalid_argument("wf::store_wrapper: null store");
 }
@@ -60,6 +70,7 @@ store_notifications* store_wrapper::notifications() noexcept {
   return target_ && target_->notifications() ? this : nullptr;
 }
 store_admin* store_wrapper::admin() noexcept { return target_ && target_->admin() ? this : nullptr; }
+store_messages* store_wrapper::messages() noexcept { return target_ && target_->messages() ? this : nullptr; }
 
 asio::awaitable<std::vector<workflow_state>> store_wrapper::runnable(std::string owner, std::size_t limit) {
   auto& s = capability(forward().scheduling(), "scheduling");
@@ -88,6 +99,17 @@ asio::awaitable<std::size_t> store_wrapper::purge(wall_clock::time_point before,
 asio::awaitable<bool> store_wrapper::resume(std::string gid) {
   auto& a = capability(forward().admin(), "administration");
   co_return co_await a.resume(std::move(gid));
+}
+
+asio::awaitable<send_status> store_wrapper::send(message m, bool to_missing) {
+  auto& inboxes = capability(forward().messages(), "messages");
+  co_return co_await inboxes.send(std::move(m), to_missing);
+}
+
+asio::awaitable<std::vector<inbox_message>> store_wrapper::inbox(std::string gid, std::string topic,
+                                                                std::size_t limit) {
+  auto& inboxes = capability(forward().messages(), "messages");
+  co_return co_await inboxes.inbox(std::move(gid), std::move(topic), limit);
 }
 
 }  // namespace wf

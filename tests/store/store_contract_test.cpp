@@ -1,4 +1,4 @@
-// Every store keeps the store contract: fencing, append-only, leases, purge.
+// Every store keeps the store contract: fencing, append-only, leases, purge, inboxes.
 // Each case runs against the memory store and, when a database is given, Postgres.
 #include "support.hpp"
 
@@ -277,7 +277,10 @@ TEST_CASE("a store wrapper forwards every operation and capability") {
   REQUIRE(store->scheduling());
   REQUIRE(store->notifications());
   REQUIRE(store->admin());
+  REQUIRE(store->messages());
   run(io, store->create(new_state("g", "")));
+  CHECK(run(io, store->messages()->send(wf::message{"g", "t", "p", "k"}, false)) == wf::send_status::delivered);
+  CHECK(run(io, inner->messages()->inbox("g", "t", 10)).size() == 1);
   CHECK(run(io, store->scheduling()->claim_due(request(10))).size() == 1);
   CHECK(run(io, store->renew("me", {"g"}, std::chrono::seconds(1))).empty());
   CHECK(run(io, inner->find("g"))->owner == "me");
@@ -565,4 +568,133 @@ TEST_CASE("a write can create other workflows with it: created if new, all or no
   CHECK(run(io, store->find("child-3")));
   CHECK(run(io, store->find("child-4")));
   CHECK(run(io, store->journal("parent")).size() == 4);
+}
+
+namespace {
+wf::message msg(std::string gid, std::string topic, std::string payload, std::string key) {
+  return wf::message{std::move(gid), std::move(topic), std::move(payload), std::move(key)};
+}
+std::vector<std::string> payloads(const std::vector<wf::inbox_message>& box) {
+  std::vector<std::string> out;
+  for (const auto& m : box) out.push_back(m.payload);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("send delivers once per key, to unfinished workflows, and to missing ones only when asked") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  REQUIRE(store->messages());
+  auto& inboxes = *store->messages();
+  run(io, store->create(new_state("rx", "me")));
+  const auto before = wf::wall_clock::now() - std::chrono::seconds(1);
+  const std::string bytes("p\0one", 5);
+  CHECK(run(io, inboxes.send(msg("rx", "t", bytes, "k1"), false)) == wf::send_status::delivered);
+  CHECK(run(io, inboxes.send(msg("rx", "t", "again", "k1"), false)) == wf::send_status::duplicate);
+  CHECK(run(io, inboxes.send(msg("rx", "t", "two", "k2"), false)) == wf::send_status::delivered);
+  CHECK(run(io, inboxes.send(msg("rx", "other", "three", "k3"), false)) == wf::send_status::delivered);
+  // Oldest first, by topic, up to the limit.
+  auto box = run(io, inboxes.inbox("rx", "t", 10));
+  REQUIRE(payloads(box) == std::vector<std::string>{bytes, "two"});
+  CHECK(box[0].id < box[1].id);
+  CHECK(box[0].topic == "t");
+  CHECK(box[0].key == "k1");
+  CHECK(box[0].sent_at > before);
+  CHECK(box[0].sent_at < wf::wall_clock::now() + std::chrono::seconds(1));
+  CHECK(payloads(run(io, inboxes.inbox("rx", "t", 1))) == std::vector<std::string>{bytes});
+  CHECK(payloads(run(io, inboxes.inbox("rx", "other", 10))) == std::vector<std::string>{"three"});
+  CHECK(run(io, inboxes.inbox("rx", "none", 10)).empty());
+  // A workflow held by a runner is left to it: not made due for another.
+  auto r = request(10);
+  r.owner = "someone";
+  CHECK(run(io, store->scheduling()->claim_due(r)).empty());
+
+  // A workflow that does not exist (yet): only if asked, and it finds the message once created.
+  CHECK(run(io, inboxes.send(msg("ghost", "t", "early", "k"), false)) == wf::send_status::unknown);
+  CHECK(run(io, inboxes.inbox("ghost", "t", 10)).empty());
+  CHECK(run(io, inboxes.send(msg("ghost", "t", "early", "k"), true)) == wf::send_status::delivered);
+  run(io, store->create(new_state("ghost", "me")));
+  CHECK(payloads(run(io, inboxes.inbox("ghost", "t", 10))) == std::vector<std::string>{"early"});
+
+  // A finished workflow's inbox is closed; a repeated send stays a no-op.
+  auto done = one("rx", 1, 1);
+  done.new_progress = wf::progress{wf::workflow_status::succeeded, "r", 0, "", wf::wall_clock::now()};
+  REQUIRE(commit(io, *store, std::move(done)) == wf::write_status::ok);
+  CHECK(run(io, inboxes.send(msg("rx", "t", "late", "k4"), false)) == wf::send_status::finished);
+  CHECK(run(io, inboxes.send(msg("rx", "t", "late", "k4"), true)) == wf::send_status::finished);
+  CHECK(run(io, inboxes.send(msg("rx", "t", bytes, "k1"), false)) == wf::send_status::duplicate);
+  CHECK(run(io, inboxes.inbox("rx", "t", 10)).size() == 2);
+  // Purged with its workflow.
+  CHECK(run(io, store->admin()->purge(wf::wall_clock::now() + std::chrono::seconds(1), 10)) == 1);
+  CHECK(run(io, inboxes.inbox("rx", "t", 10)).empty());
+  CHECK(run(io, inboxes.inbox("rx", "other", 10)).empty());
+  CHECK(run(io, inboxes.inbox("ghost", "t", 10)).size() == 1);  // not finished: kept
+
+  CHECK_THROWS_AS(run(io, inboxes.send(msg("ghost", "t", "x", ""), false)), std::invalid_argument);
+}
+
+TEST_CASE("a message wakes a workflow that no runner holds, one released until later included") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  run(io, store->create(new_state("sleeper", "me")));
+  auto w = one("sleeper", 1, 1);
+  w.release_until = wf::wall_clock::now() + std::chrono::hours(1);
+  REQUIRE(commit(io, *store, std::move(w)) == wf::write_status::ok);
+  auto r = request(10);
+  r.owner = "someone";
+  CHECK(run(io, store->scheduling()->claim_due(r)).empty());
+  REQUIRE(run(io, store->messages()->send(msg("sleeper", "t", "wake up", "k"), false)) ==
+          wf::send_status::delivered);
+  auto due = run(io, store->scheduling()->claim_due(r));
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].state.gid == "sleeper");
+}
+
+TEST_CASE("a write consumes messages of its own inbox and sends others, all or nothing with the write") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  auto& inboxes = *store->messages();
+  run(io, store->create(new_state("rx", "me")));
+  run(io, store->create(new_state("dst", "")));
+  for (const auto* k : {"m1", "m2", "m3"})
+    REQUIRE(run(io, inboxes.send(msg("rx", "t", k, k), false)) == wf::send_status::delivered);
+  REQUIRE(run(io, inboxes.send(msg("dst", "t", "theirs", "d1"), false)) == wf::send_status::delivered);
+  const auto box = run(io, inboxes.inbox("rx", "t", 10));
+  REQUIRE(box.size() == 3);
+  const auto theirs = run(io, inboxes.inbox("dst", "t", 10)).at(0).id;
+
+  // A fenced or conflicting write consumes and sends nothing.
+  auto stale = one("rx", 9, 1);
+  stale.consumes = {box[0].id};
+  stale.sends = {msg("dst", "t", "no", "from-rx-0")};
+  CHECK(commit(io, *store, std::move(stale)) == wf::write_status::fenced);
+  auto gap = one("rx", 1, 4);
+  gap.consumes = {box[0].id};
+  gap.sends = {msg("dst", "t", "no", "from-rx-0")};
+  CHECK(commit(io, *store, std::move(gap)) == wf::write_status::conflict);
+  CHECK(run(io, inboxes.inbox("rx", "t", 10)).size() == 3);
+  CHECK(payloads(run(io, inboxes.inbox("dst", "t", 10))) == std::vector<std::string>{"theirs"});
+
+  // Applied: its consumption and its sends with it. Another workflow's id is not consumed.
+  auto w = one("rx", 1, 1);
+  w.consumes = {box[0].id, box[2].id, theirs};
+  w.sends = {msg("dst", "t", "hello", "from-rx-1"), msg("dst", "u", "bye", "from-rx-2")};
+  REQUIRE(commit(io, *store, std::move(w)) == wf::write_status::ok);
+  CHECK(payloads(run(io, inboxes.inbox("rx", "t", 10))) == std::vector<std::string>{"m2"});
+  CHECK(payloads(run(io, inboxes.inbox("dst", "t", 10))) == std::vector<std::string>{"theirs", "hello"});
+  CHECK(payloads(run(io, inboxes.inbox("dst", "u", 10))) == std::vector<std::string>{"bye"});
+  // A send already delivered (a write made again after a fault) is not delivered twice.
+  auto again = one("rx", 1, 2);
+  again.sends = {msg("dst", "t", "hello", "from-rx-1")};
+  again.consumes = {box[0].id};  // consumed already: nothing changes
+  REQUIRE(commit(io, *store, std::move(again)) == wf::write_status::ok);
+  CHECK(payloads(run(io, inboxes.inbox("dst", "t", 10))) == std::vector<std::string>{"theirs", "hello"});
+  CHECK(payloads(run(io, inboxes.inbox("rx", "t", 10))) == std::vector<std::string>{"m2"});
+  CHECK(run(io, store->journal("rx")).size() == 2);
+
+  // A message without a key is refused before anything is written.
+  auto keyless = one("rx", 1, 3);
+  keyless.sends = {msg("dst", "t", "x", "")};
+  CHECK_THROWS_AS(commit(io, *store, std::move(keyless)), std::invalid_argument);
+  CHECK(run(io, store->journal("rx")).size() == 2);
 }

@@ -78,12 +78,19 @@ bool has_duplicates(const std::vector<write_op*>& ops) {
 }
 
 // What an applied write does beyond its own workflow's row and journal: the
-// workflows it creates, its release until a wake-up time.
+// workflows it creates, the messages it consumes and delivers, its release
+// until a wake-up time (last: the delivery to itself must not wake it).
 void apply_effects(pqxx::transaction_base& tx, const write& w) {
   if (!w.creates.empty()) {
     array_text gids;
     insert_states(tx, w.creates, gids);
   }
+  if (!w.consumes.empty()) {
+    array_text ids;
+    for (const auto id : w.consumes) ids.add(id);
+    tx.exec_prepared("wf_consume", w.gid, ids.str());
+  }
+  for (const auto& m : w.sends) tx.exec_prepared("wf_deliver", m.gid, m.topic, pqxx::binarystring(m.payload), m.key);
   if (w.release_until) tx.exec_prepared("wf_release_write", w.gid, w.epoch, to_us(*w.release_until));
 }
 
@@ -272,7 +279,7 @@ void group_writer::run_transaction(std::vector<std::unique_ptr<write_op>>::itera
         effects = true;
         // New work: a release, or a workflow created with no owner (announced
         // even if the write turns out fenced: a wake-up for nothing is harmless).
-        notify = notify || w.release_until ||
+        notify = notify || w.release_until || !w.sends.empty() ||
                  std::any_of(w.creates.begin(), w.creates.end(), [](const auto& c) { return c.owner.empty(); });
       }
     }

@@ -6,6 +6,7 @@
 
 #include <wf/postgres_store.hpp>
 
+#include <pqxx/binarystring>
 #include <pqxx/except>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
@@ -15,6 +16,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 namespace asio = boost::asio;
@@ -110,6 +112,9 @@ asio::awaitable<create_result> postgres_store::create(workflow_state s) {
 }
 
 asio::awaitable<std::vector<write_status>> postgres_store::commit(std::vector<write> writes) {
+  for (const auto& w : writes)
+    for (const auto& m : w.sends)
+      if (m.key.empty()) throw std::invalid_argument("wf::postgres_store: a message without an idempotency key");
   co_return co_await impl_->writer->submit<std::vector<write_status>>(std::nullopt, std::move(writes));
 }
 
@@ -247,7 +252,7 @@ asio::awaitable<std::vector<workflow_state>> postgres_store::runnable(std::strin
 asio::awaitable<std::size_t> postgres_store::purge(wall_clock::time_point before, std::size_t limit) {
   auto fn = [before, limit](pqxx::connection& c) {
     pqxx::nontransaction tx(c);  // one statement, atomic on its own
-    return static_cast<std::size_t>(tx.exec_prepared("wf_purge", pg::to_us(before), sql_limit(limit)).affected_rows());
+    return tx.exec_prepared("wf_purge", pg::to_us(before), sql_limit(limit))[0][0].as<std::size_t>();
   };
   co_return co_await pg::on_worker<std::size_t>(*impl_->reader, std::move(fn));
 }
@@ -261,6 +266,38 @@ asio::awaitable<bool> postgres_store::resume(std::string gid) {
     return resumed;
   };
   co_return co_await pg::on_worker<bool>(*impl_->reader, std::move(fn));
+}
+
+asio::awaitable<send_status> postgres_store::send(message m, bool to_missing) {
+  if (m.key.empty()) throw std::invalid_argument("wf::postgres_store: a message without an idempotency key");
+  auto fn = [m = std::move(m), to_missing, channel = pg::work_channel(impl_->schema)](pqxx::connection& c) {
+    pqxx::work tx(c);
+    // A repeated send stays a no-op once the workflow finished, so the key first.
+    if (!tx.exec_prepared("wf_message_sent", m.gid, m.key).empty()) return send_status::duplicate;
+    // Locked until the commit: the workflow cannot finish in between.
+    const auto target = tx.exec_prepared("wf_message_target", m.gid);
+    if (target.empty() && !to_missing) return send_status::unknown;
+    if (!target.empty() && target[0][0].as<int>() != 0) return send_status::finished;
+    const auto r = tx.exec_prepared("wf_deliver", m.gid, m.topic, pqxx::binarystring(m.payload), m.key);
+    if (r[0][0].as<int>() == 0) return send_status::duplicate;  // sent meanwhile by another caller
+    if (r[0][1].as<int>() > 0) tx.exec_params("SELECT pg_notify($1, '')", channel);
+    tx.commit();
+    return send_status::delivered;
+  };
+  co_return co_await pg::on_worker<send_status>(*impl_->reader, std::move(fn));
+}
+
+asio::awaitable<std::vector<inbox_message>> postgres_store::inbox(std::string gid, std::string topic,
+                                                                 std::size_t limit) {
+  auto fn = [gid = std::move(gid), topic = std::move(topic), limit](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    std::vector<inbox_message> out;
+    for (const auto& row : tx.exec_prepared("wf_inbox", gid, topic, sql_limit(limit)))
+      out.push_back({row[0].as<std::uint64_t>(), row[1].as<std::string>(), pqxx::binarystring(row[2]).str(),
+                     row[3].as<std::string>(), pg::from_us(row[4].as<std::int64_t>())});
+    return out;
+  };
+  co_return co_await pg::on_worker<std::vector<inbox_message>>(*impl_->reader, std::move(fn));
 }
 
 }  // namespace wf

@@ -88,6 +88,21 @@ ALTER TABLE {s}.journal ADD COLUMN in_flight integer[];
       R"sql(
 ALTER TABLE {s}.journal ADD COLUMN pending boolean NOT NULL DEFAULT false;
 )sql",
+      // 4: workflows' inboxes. No foreign key: a message may be sent to a
+      // workflow before it exists; purge deletes a purged workflow's.
+      R"sql(
+CREATE TABLE {s}.inbox (
+  id       bigserial   PRIMARY KEY,
+  gid      text        NOT NULL,
+  topic    text        NOT NULL,
+  payload  bytea       NOT NULL,
+  key      text        NOT NULL,
+  sent_at  timestamptz NOT NULL DEFAULT now(),
+  consumed boolean     NOT NULL DEFAULT false,
+  UNIQUE (gid, key)
+);
+CREATE INDEX inbox_unconsumed ON {s}.inbox (gid, topic, id) WHERE NOT consumed;
+)sql",
   };
   return all;
 }

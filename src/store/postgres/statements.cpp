@@ -183,10 +183,34 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
     SET epoch = epoch + 1, owner = '', lease_expires = now(), next_attempt_at = now(), updated_at = now()
     WHERE gid = $2 AND owner = $1 AND status = 0
     RETURNING gid)"));
+  // With the inboxes of the workflows purged (no foreign key there).
   c.prepare("wf_purge", sql(R"(
-    DELETE FROM {s}.workflows WHERE gid IN (
-      SELECT gid FROM {s}.workflows
-      WHERE status <> 0 AND updated_at < to_timestamp($1::bigint / 1000000.0) LIMIT $2))"));
+    WITH purged AS (
+      DELETE FROM {s}.workflows WHERE gid IN (
+        SELECT gid FROM {s}.workflows
+        WHERE status <> 0 AND updated_at < to_timestamp($1::bigint / 1000000.0) LIMIT $2)
+      RETURNING gid),
+    inboxes AS (DELETE FROM {s}.inbox WHERE gid IN (SELECT gid FROM purged))
+    SELECT count(*) FROM purged)"));
+  // A message into an inbox ($1 gid, $2 topic, $3 payload, $4 key) unless
+  // its key is there, waking its workflow if no runner holds it. Returns
+  // (delivered, woken).
+  c.prepare("wf_deliver", sql(R"(
+    WITH sent AS (
+      INSERT INTO {s}.inbox (gid, topic, payload, key) VALUES ($1, $2, $3, $4)
+      ON CONFLICT (gid, key) DO NOTHING RETURNING gid),
+    woken AS (
+      UPDATE {s}.workflows w SET next_attempt_at = least(w.next_attempt_at, now())
+      FROM sent WHERE w.gid = sent.gid AND w.status = 0 AND (w.owner = '' OR w.lease_expires <= now())
+      RETURNING w.gid)
+    SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM woken))"));
+  c.prepare("wf_message_sent", sql("SELECT 1 FROM {s}.inbox WHERE gid = $1 AND key = $2"));
+  c.prepare("wf_message_target", sql("SELECT status FROM {s}.workflows WHERE gid = $1 FOR SHARE"));
+  c.prepare("wf_consume", sql(R"(
+    UPDATE {s}.inbox SET consumed = true WHERE gid = $1 AND id = ANY($2::bigint[]) AND NOT consumed)"));
+  c.prepare("wf_inbox", sql(R"(
+    SELECT id, topic, payload, key, (extract(epoch FROM sent_at) * 1000000)::bigint FROM {s}.inbox
+    WHERE gid = $1 AND topic = $2 AND NOT consumed ORDER BY id LIMIT $3)"));
   c.prepare("wf_resume", sql(R"(
     UPDATE {s}.workflows
     SET status = 0, result = '', attempts = 0, last_error = '', epoch = epoch + 1, owner = '',
