@@ -188,3 +188,62 @@ TEST_CASE("postgres: an enqueued workflow is run by a polling runner, woken by a
   CHECK(out->succeeded());
   CHECK(run(io, store->find("q1"))->owner == "worker");
 }
+
+TEST_CASE("postgres: the commands a write carries for operations in flight are one row, read back as they were") {
+  WF_REQUIRE_DATABASE();
+  auto o = pg_options();
+  auto store = wf::postgres_store::open(o);
+  asio::io_context io;
+  auto pending = [](std::uint32_t seq, wf::record_kind kind, std::string name, std::uint32_t branch,
+                    std::uint32_t op) {
+    return wf::journal_record{seq, kind, std::move(name), branch, false, "", op, {}, true};
+  };
+  auto records = [&](std::uint32_t first) {
+    // A completion, three commands (one with a name of bytes), a complete record, one command alone.
+    std::vector<wf::journal_record> r;
+    r.push_back(wf::journal_record{first, wf::record_kind::completion, "A", 1, false, "ra", 1});
+    r.push_back(pending(first + 1, wf::record_kind::branch, "B", 2, 2));
+    r.push_back(pending(first + 2, wf::record_kind::step, std::string("s\0t\xff", 4), 3, 3));
+    r.push_back(pending(first + 3, wf::record_kind::branch, "", 4, 4));
+    r.push_back(wf::journal_record{first + 4, wf::record_kind::value, "uuid", 0, false, "x", 5});
+    r.push_back(pending(first + 5, wf::record_kind::branch, "F", 6, 6));
+    return r;
+  };
+  auto row_count = [&](const std::string& gid) {
+    pqxx::connection c(pg_url());
+    pqxx::work tx(c);
+    return tx.exec_params("SELECT count(*) FROM " + o.schema + ".journal WHERE gid = $1", gid)[0][0].as<int>();
+  };
+  for (const auto* gid : {"batched", "one-by-one"}) {
+    wf::workflow_state s;
+    s.gid = gid;
+    s.name = "w";
+    s.owner = "me";
+    run(io, store->create(s));
+  }
+  // One write: the group statement.
+  std::vector<wf::write> ws(1);
+  ws[0].gid = "batched";
+  ws[0].epoch = 1;
+  ws[0].records = records(1);
+  const auto expected = ws[0].records;
+  REQUIRE(run(io, store->commit(ws)) == std::vector<wf::write_status>{wf::write_status::ok});
+  CHECK(run(io, store->journal("batched")) == expected);
+  CHECK(row_count("batched") == 4);  // the completion, the three commands, the value, the last command
+  // Two writes of one workflow in one commit: applied one by one.
+  ws.assign(2, wf::write{});
+  for (auto& w : ws) {
+    w.gid = "one-by-one";
+    w.epoch = 1;
+  }
+  ws[0].records = records(1);
+  ws[1].records = records(7);
+  auto both = ws[0].records;
+  both.insert(both.end(), ws[1].records.begin(), ws[1].records.end());
+  REQUIRE(run(io, store->commit(ws)) == std::vector<wf::write_status>(2, wf::write_status::ok));
+  CHECK(run(io, store->journal("one-by-one")) == both);
+  CHECK(row_count("one-by-one") == 8);
+  // A claim returns the journal unpacked too.
+  auto claimed = run(io, store->claim("one-by-one", "me", std::chrono::seconds(30)));
+  CHECK(claimed.journal == both);
+}

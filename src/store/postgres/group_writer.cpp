@@ -165,9 +165,9 @@ write_status apply_write(pqxx::transaction_base& tx, const write& w) {
     r = tx.exec_prepared("wf_append", w.gid, w.epoch, n, size_before);
   }
   if (r.affected_rows() == 0) return refusal(tx, w);
-  for (const auto& rec : w.records)
-    tx.exec_prepared("wf_record", w.gid, rec.seq, static_cast<int>(rec.kind), rec.name, rec.branch, rec.failed,
-                     pqxx::binarystring(rec.payload), w.epoch, rec.op, ops_text(rec.in_flight), rec.pending);
+  for (const auto& row : rows_of(w.records))
+    tx.exec_prepared("wf_record", w.gid, row.seq, row.kind, row.name, row.branch, row.failed,
+                     pqxx::binarystring(row.payload), w.epoch, row.op, row.in_flight, row.pending);
   return write_status::ok;
 }
 

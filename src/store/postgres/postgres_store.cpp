@@ -40,7 +40,7 @@ claim_status classify_unclaimed(pqxx::work& tx, const std::string& gid, claim_re
 
 std::vector<journal_record> read_journal(pqxx::transaction_base& tx, const std::string& gid) {
   std::vector<journal_record> out;
-  for (const auto& row : tx.exec_prepared("wf_journal", gid)) out.push_back(pg::record_from_row(row));
+  for (const auto& row : tx.exec_prepared("wf_journal", gid)) pg::append_records(row, out);
   return out;
 }
 
@@ -156,7 +156,7 @@ std::vector<claim_result> with_journals(pqxx::work& tx, const pqxx::result& pick
   }
   if (!gids.empty())
     for (const auto& row : tx.exec_prepared("wf_journals", pg::text_array(gids)))
-      out[index.at(row[pg::record_column_count].as<std::string>())].journal.push_back(pg::record_from_row(row));
+      pg::append_records(row, out[index.at(row[pg::record_column_count].as<std::string>())].journal);
   return out;
 }
 }  // namespace

@@ -3,6 +3,8 @@
 #include "schema.hpp"
 #include "../../text.hpp"
 
+#include <wf/postgres_store.hpp>
+
 #include <pqxx/binarystring>
 #include <pqxx/field>
 
@@ -21,7 +23,7 @@ const char* const state_columns =
     "(extract(epoch FROM created_at) * 1000000)::bigint, "
     "(extract(epoch FROM updated_at) * 1000000)::bigint";
 
-// A journal record's columns, in the order record_from_row reads them.
+// A journal row's columns, in the order append_records reads them.
 const char* const record_columns =
     "seq, kind, name, branch, failed, payload, coalesce(op, 0), coalesce(array_to_string(in_flight, ','), ''), pending";
 
@@ -245,18 +247,83 @@ workflow_state state_from_row(const pqxx::row& r) {
   return s;
 }
 
-journal_record record_from_row(const pqxx::row& r) {
+namespace {
+
+// A packed row's payload: for each record, its kind (1 byte), op, branch
+// and name length (4 bytes each, big-endian), then its name.
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
+}
+
+std::uint32_t get_u32(std::string_view in, std::size_t& at) {
+  if (in.size() - at < 4) throw postgres_error("wf: a packed journal row is cut short");
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(in[at++]);
+  return v;
+}
+
+bool packable(const journal_record& r) { return r.pending && r.payload.empty() && !r.failed && r.in_flight.empty(); }
+
+}  // namespace
+
+std::vector<journal_row> rows_of(const std::vector<journal_record>& records) {
+  std::vector<journal_row> rows;
+  for (std::size_t i = 0; i < records.size();) {
+    std::size_t end = i;
+    while (end < records.size() && packable(records[end])) ++end;
+    const auto& first = records[i];
+    if (end - i >= 2) {
+      journal_row row{first.seq, packed_pending_kind, first.name, first.branch, false, {}, first.op, {}, true};
+      for (std::size_t k = i; k < end; ++k) {
+        row.payload += static_cast<char>(records[k].kind);
+        put_u32(row.payload, records[k].op);
+        put_u32(row.payload, records[k].branch);
+        put_u32(row.payload, static_cast<std::uint32_t>(records[k].name.size()));
+        row.payload += records[k].name;
+      }
+      rows.push_back(std::move(row));
+      i = end;
+      continue;
+    }
+    rows.push_back({first.seq, static_cast<int>(first.kind), first.name, first.branch, first.failed, first.payload,
+                    first.op, ops_text(first.in_flight), first.pending});
+    ++i;
+  }
+  return rows;
+}
+
+void append_records(const pqxx::row& r, std::vector<journal_record>& out) {
+  const auto seq = r[0].as<std::uint32_t>();
+  const auto kind = r[1].as<int>();
+  auto payload = pqxx::binarystring(r[5]).str();
+  if (kind == packed_pending_kind) {
+    std::size_t at = 0;
+    for (std::uint32_t k = 0; at < payload.size(); ++k) {
+      journal_record j;
+      j.seq = seq + k;
+      j.kind = static_cast<record_kind>(static_cast<unsigned char>(payload[at++]));
+      j.op = get_u32(payload, at);
+      j.branch = get_u32(payload, at);
+      const auto n = get_u32(payload, at);
+      if (payload.size() - at < n) throw postgres_error("wf: a packed journal row is cut short");
+      j.name = payload.substr(at, n);
+      at += n;
+      j.pending = true;
+      out.push_back(std::move(j));
+    }
+    return;
+  }
   journal_record j;
-  j.seq = r[0].as<std::uint32_t>();
-  j.kind = static_cast<record_kind>(r[1].as<int>());
+  j.seq = seq;
+  j.kind = static_cast<record_kind>(kind);
   j.name = r[2].as<std::string>();
   j.branch = r[3].as<std::uint32_t>();
   j.failed = r[4].as<bool>();
-  j.payload = pqxx::binarystring(r[5]).str();
+  j.payload = std::move(payload);
   j.op = r[6].as<std::uint32_t>();
   j.in_flight = ops_from_text(r[7].as<std::string>());
   j.pending = r[8].as<bool>();
-  return j;
+  out.push_back(std::move(j));
 }
 
 std::string ops_text(const std::vector<std::uint32_t>& ops) {
@@ -343,17 +410,17 @@ bool batch::add(const write& w) {
   attempts_.add(p.attempts);
   last_error_.add(detail::storable_text(p.last_error));
   next_us_.add(std::to_string(to_us(p.next_attempt_at)));  // may be negative
-  for (const auto& r : w.records) {
+  for (const auto& r : rows_of(w.records)) {
     r_gid_.add(w.gid);
     r_seq_.add(r.seq);
-    r_kind_.add(static_cast<std::uint64_t>(r.kind));
+    r_kind_.add(std::to_string(r.kind));  // may be negative
     r_name_.add(r.name);
     r_branch_.add(r.branch);
     r_failed_.add(r.failed ? "t" : "f");
     r_payload_.add_bytea(r.payload);
     r_epoch_.add(w.epoch);
     r_op_.add(r.op);
-    r_in_flight_.add(ops_text(r.in_flight));
+    r_in_flight_.add(r.in_flight);
     r_pending_.add(r.pending ? "t" : "f");
   }
   return true;

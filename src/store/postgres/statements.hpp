@@ -39,9 +39,30 @@ wall_clock::time_point from_us(std::int64_t us);
 
 /// A row of the statements that return a workflow's columns.
 workflow_state state_from_row(const pqxx::row& r);
-/// A row of `wf_journal`.
-journal_record record_from_row(const pqxx::row& r);
-// How many columns record_from_row reads (a query may select more after them).
+/// A journal row as stored. Mostly one record; but a run of two or more
+/// pending operation records of one write (the commands a write carries for
+/// the operations in flight) is packed into one row of kind
+/// `packed_pending_kind`, whose payload holds each one's kind, op, branch
+/// and name, and whose seq is the first one's: one row instead of many
+/// (see docs/journal-format.md, "Packed commands"). Reading unpacks it.
+struct journal_row {
+  std::uint32_t seq = 0;
+  int kind = 0;
+  std::string name;
+  std::uint32_t branch = 0;
+  bool failed = false;
+  std::string payload;
+  std::uint32_t op = 0;
+  std::string in_flight;  // ops_text
+  bool pending = false;
+};
+inline constexpr int packed_pending_kind = -1;
+/// The rows that store `records` (consecutive records of one write).
+std::vector<journal_row> rows_of(const std::vector<journal_record>& records);
+
+/// A row of `wf_journal`: appends its record, or the records packed in it.
+void append_records(const pqxx::row& r, std::vector<journal_record>& out);
+// How many columns append_records reads (a query may select more after them).
 inline constexpr int record_column_count = 9;
 
 /// Operation ids as an array literal ("{3,4}"), empty for none; and back
