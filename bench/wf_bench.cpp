@@ -378,6 +378,7 @@ int recovery_child(const std::string& url, const std::string& schema, int count,
     return 0;
   }
   int finished = 0;
+  std::string first_error;  // what a failing execute threw, for the report
   double recovered = 0;
   asio::co_spawn(
       io,
@@ -386,9 +387,16 @@ int recovery_child(const std::string& url, const std::string& schema, int count,
         recovered = seconds_since(t0);
         // Every caller waits for its workflow at once, as a service's callers would.
         for (int i = 0; i < count; ++i) {
-          auto wait = [&rt, &finished, i]() -> asio::awaitable<void> {
-            co_await rt.execute("two", "r-" + std::to_string(i), "");
-            ++finished;
+          auto wait = [&rt, &finished, &first_error, i]() -> asio::awaitable<void> {
+            try {
+              const auto o = co_await rt.execute("two", "r-" + std::to_string(i), "");
+              if (o.succeeded())
+                ++finished;
+              else if (first_error.empty())
+                first_error = "r-" + std::to_string(i) + ": " + o.reason;
+            } catch (const std::exception& e) {
+              if (first_error.empty()) first_error = "r-" + std::to_string(i) + ": " + e.what();
+            }
           };
           asio::co_spawn(io, wait, asio::detached);
         }
@@ -399,6 +407,9 @@ int recovery_child(const std::string& url, const std::string& schema, int count,
   std::cerr << "recovery phases: store open " << opened << " s, recover() done " << recovered
             << " s, all finished " << seconds_since(t0) << " s, " << store->stats().transactions
             << " group commits of " << store->stats().writes << " writes\n";
+  if (finished != count)
+    std::cerr << "recovery: " << count - finished << " of " << count << " did not succeed; first: " << first_error
+              << "\n";
   return finished == count ? 0 : 1;
 }
 

@@ -342,8 +342,11 @@ asio::awaitable<std::size_t> runtime::recover() {
     // in pages in gid order, so that none is claimed twice.
     const auto batch = std::max<std::size_t>(1, self->options.claim_batch);
     auto request = self->claims(batch);
-    for (const auto& [gid, a] : self->active) request.exclude.push_back(gid);
     for (;;) {
+      // Each page leaves out what runs here now, the pages before included: a
+      // claim of a running workflow would bump its epoch and fence its attempt.
+      request.exclude.clear();
+      for (const auto& [gid, a] : self->active) request.exclude.push_back(gid);
       auto claimed = co_await scheduling->claim_resumable(request);
       for (auto& c : claimed)
         if (self->adopt(c)) ++resumed;

@@ -125,27 +125,32 @@ void prepare_session(pqxx::connection& c, const std::string& schema, std::chrono
     RETURNING {cols}, old.old_owner)"));
   // Claims up to $3 workflows that `which` selects, in `order`, for owner $1 with
   // a lease of $2 ms; only those named in $4 (unless $5: any name).
-  auto claim_sql = [&](const std::string& which, const std::string& order) {
+  // `returned_in_order`: the rows come back in `order` too. (An UPDATE's
+  // RETURNING follows no order: a page of claim_resumable must, since the
+  // caller asks for the next page after its last gid.)
+  auto claim_sql = [&](const std::string& which, const std::string& order, bool returned_in_order) {
     return sql(R"(
     WITH picked AS (
       SELECT gid AS picked_gid, owner AS picked_owner FROM {s}.workflows
       WHERE status = 0 AND ($5 OR name = ANY($4::text[])) AND )" + which + R"(
       ORDER BY )" + order + R"( LIMIT $3
-      FOR UPDATE SKIP LOCKED)
-    UPDATE {s}.workflows AS w
-    SET epoch = w.epoch + 1, owner = $1, lease_expires = now() + $2 * interval '1 millisecond', updated_at = now()
-    FROM picked WHERE w.gid = picked.picked_gid
-    RETURNING {cols}, picked.picked_owner)");
+      FOR UPDATE SKIP LOCKED),
+    claimed AS (
+      UPDATE {s}.workflows AS w
+      SET epoch = w.epoch + 1, owner = $1, lease_expires = now() + $2 * interval '1 millisecond', updated_at = now()
+      FROM picked WHERE w.gid = picked.picked_gid
+      RETURNING {cols}, picked.picked_owner)
+    SELECT * FROM claimed)" + (returned_in_order ? " ORDER BY 1" : ""));
   };
   // Due: enqueued or released ones, and those whose lease expired (this runner's own
   // too: it stopped renewing them), once their next attempt is due.
   c.prepare("wf_claim_due",
-            claim_sql("next_attempt_at <= now() AND (owner = '' OR lease_expires <= now())", "next_attempt_at"));
+            claim_sql("next_attempt_at <= now() AND (owner = '' OR lease_expires <= now())", "next_attempt_at", false));
   // Resumable: this runner's own, enqueued ones, and those whose lease expired;
   // a page in gid order after $6, leaving out the gids in $7 (running here).
   c.prepare("wf_claim_resumable",
             claim_sql("(owner = $1 OR owner = '' OR lease_expires <= now()) AND gid > $6 AND gid <> ALL($7::text[])",
-                      "gid"));
+                      "gid", true));
   c.prepare("wf_journals", sql(R"(
     SELECT {rcols}, gid FROM {s}.journal
     WHERE gid = ANY($1::text[]) ORDER BY gid, seq)"));
