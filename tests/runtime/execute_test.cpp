@@ -161,3 +161,47 @@ TEST_CASE("another runner waits for a live lease and cannot recover what it does
   CHECK(from_other->result == "done:A/action");
   CHECK(run(io, store->find("g1"))->owner == "owner");
 }
+
+namespace {
+// A store whose claim_resumable pages overlap (it ignores `after`): recover()
+// must still claim nothing that runs here already.
+struct overlapping_pages final : wf::store_wrapper {
+  using wf::store_wrapper::store_wrapper;
+  asio::awaitable<std::vector<wf::claim_result>> claim_resumable(wf::claim_request request) override {
+    request.after.clear();
+    co_return co_await wf::store_wrapper::claim_resumable(std::move(request));
+  }
+};
+}  // namespace
+
+TEST_CASE("recover claims each workflow once, in pages, even from a store whose pages overlap") {
+  auto memory = std::make_shared<wf::memory_store>();
+  auto store = std::make_shared<overlapping_pages>(memory);
+  asio::io_context io;
+  constexpr int count = 10;
+  for (int i = 0; i < count; ++i) {
+    wf::workflow_state s;
+    s.gid = numbered("p", i);
+    s.name = "parked";
+    s.owner = "svc";  // a restarted runner's own
+    s.lease_expires = wf::wall_clock::now() + std::chrono::seconds(30);
+    run(io, memory->create(s));
+  }
+  wf::runtime rt(io.get_executor(), store, {.executor_id = "svc", .claim_batch = 3});
+  asio::steady_timer gate(io, asio::steady_timer::time_point::max());
+  bool open = false;
+  rt.register_workflow("parked", [&](wf::workflow& w, std::string) -> asio::awaitable<void> {
+    auto wait = [&](const wf::branch_context&) -> asio::awaitable<void> {
+      while (!open) {
+        boost::system::error_code ec;
+        co_await gate.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+    };
+    co_await w.new_branch("Wait").run(wait);
+  });
+  CHECK(run(io, rt.recover()) == count);
+  for (int i = 0; i < count; ++i) CHECK(memory->state(numbered("p", i))->epoch == 2);  // one claim each
+  open = true;
+  gate.cancel();
+  for (int i = 0; i < count; ++i) CHECK(run(io, rt.execute("parked", numbered("p", i), "")).succeeded());
+}
