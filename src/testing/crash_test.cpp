@@ -112,7 +112,12 @@ asio::awaitable<void> crashing_store::hold_until_renewal() {
 }
 
 void crashing_store::end_hold() noexcept {
+  // Dropped here, not only when the held write resumes: if the process dies
+  // now, the write's frame (which owns the timer too) must not be kept alive
+  // by this store through the timer's pending wait, a cycle that leaks the
+  // whole "process".
   if (held_) held_->cancel();
+  held_.reset();
 }
 
 asio::awaitable<std::vector<write_status>> crashing_store::commit(std::vector<write> writes) {
