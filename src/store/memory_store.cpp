@@ -1,5 +1,7 @@
 #include <wf/memory_store.hpp>
 
+#include "message_checks.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -127,15 +129,8 @@ bool memory_store::deliver(message& m, wall_clock::time_point now, bool& new_wor
   return true;
 }
 
-namespace {
-void check_messages(const write& w) {
-  for (const auto& m : w.sends)
-    if (m.key.empty()) throw std::invalid_argument("wf::memory_store: a message without an idempotency key");
-}
-}  // namespace
-
 asio::awaitable<send_status> memory_store::send(message m, bool to_missing) {
-  if (m.key.empty()) throw std::invalid_argument("wf::memory_store: a message without an idempotency key");
+  detail::check_message(m, "wf::memory_store");
   send_status out = send_status::delivered;
   bool new_work = false;
   {
@@ -171,7 +166,7 @@ asio::awaitable<std::vector<write_status>> memory_store::commit(std::vector<writ
   std::vector<write_status> out;
   bool new_work = false;
   {
-    for (const auto& w : writes) check_messages(w);  // before anything is applied
+    detail::check_messages(writes, "wf::memory_store");  // before anything is applied
     std::lock_guard lock(mutex_);
     out.reserve(writes.size());
     for (auto& w : writes) out.push_back(apply(w, new_work));

@@ -3,6 +3,7 @@
 #include "schema.hpp"
 #include "statements.hpp"
 #include "worker.hpp"
+#include "../message_checks.hpp"
 
 #include <wf/postgres_store.hpp>
 
@@ -112,9 +113,7 @@ asio::awaitable<create_result> postgres_store::create(workflow_state s) {
 }
 
 asio::awaitable<std::vector<write_status>> postgres_store::commit(std::vector<write> writes) {
-  for (const auto& w : writes)
-    for (const auto& m : w.sends)
-      if (m.key.empty()) throw std::invalid_argument("wf::postgres_store: a message without an idempotency key");
+  detail::check_messages(writes, "wf::postgres_store");
   co_return co_await impl_->writer->submit<std::vector<write_status>>(std::nullopt, std::move(writes));
 }
 
@@ -269,7 +268,7 @@ asio::awaitable<bool> postgres_store::resume(std::string gid) {
 }
 
 asio::awaitable<send_status> postgres_store::send(message m, bool to_missing) {
-  if (m.key.empty()) throw std::invalid_argument("wf::postgres_store: a message without an idempotency key");
+  detail::check_message(m, "wf::postgres_store");
   auto fn = [m = std::move(m), to_missing, channel = pg::work_channel(impl_->schema)](pqxx::connection& c) {
     pqxx::work tx(c);
     // A repeated send stays a no-op once the workflow finished, so the key first.
