@@ -66,18 +66,19 @@ inline void kill_now(pid_t pid) {
 /// Whether restart_postgres() can work: WF_TEST_PG_DATA and WF_TEST_PG_CTL are set.
 inline bool can_restart_postgres() { return !env("WF_TEST_PG_DATA").empty() && !env("WF_TEST_PG_CTL").empty(); }
 
-/// `pg_ctl VERB` on the test cluster (as WF_TEST_PG_RUNAS), waiting up to 60 s
-/// for it to finish, with `-m MODE` unless `mode` is empty; its output is
-/// appended to `log`. Returns pg_ctl's exit status. (The cluster's port and
-/// addresses are in its postgresql.conf, so a stop then a start keeps them.)
-inline int pg_ctl(const std::string& verb, const std::string& mode, const std::string& log) {
+/// `pg_ctl VERB` on the test cluster (as WF_TEST_PG_RUNAS), waiting up to
+/// `wait_s` seconds for it to finish, with `-m MODE` unless `mode` is empty;
+/// its output is appended to `log`. Returns pg_ctl's exit status. (The
+/// cluster's port and addresses are in its postgresql.conf, so a stop then a
+/// start keeps them.)
+inline int pg_ctl(const std::string& verb, const std::string& mode, const std::string& log, int wait_s = 60) {
   std::vector<std::string> cmd;
   std::istringstream runas(env("WF_TEST_PG_RUNAS"));
   for (std::string w; runas >> w;) cmd.push_back(w);
   const std::string data = env("WF_TEST_PG_DATA");
   const std::string dir = data.substr(0, data.rfind('/'));
   for (std::string a : {env("WF_TEST_PG_CTL"), std::string("-D"), data, std::string("-l"), dir + "/server.log",
-                        std::string("-w"), std::string("-t"), std::string("60")})
+                        std::string("-w"), std::string("-t"), std::to_string(wait_s)})
     cmd.push_back(std::move(a));
   if (!mode.empty()) {
     cmd.push_back("-m");
@@ -87,8 +88,17 @@ inline int pg_ctl(const std::string& verb, const std::string& mode, const std::s
   return wait_for(start_process(cmd, log));
 }
 
-/// `pg_ctl restart -m immediate` on the test cluster.
-inline int restart_postgres(const std::string& log) { return pg_ctl("restart", "immediate", log); }
+/// The test cluster's server log (where pg_ctl -l sends it).
+inline std::string postgres_server_log() {
+  const std::string data = env("WF_TEST_PG_DATA");
+  return data.substr(0, data.rfind('/')) + "/server.log";
+}
+
+/// `pg_ctl restart -m immediate` on the test cluster. An immediate stop is a
+/// crash: the start replays the WAL written since the last checkpoint, which
+/// on a loaded machine late in a suite run has taken more than a minute; a
+/// caller that can should checkpoint first (`CHECKPOINT`). Waits up to 180 s.
+inline int restart_postgres(const std::string& log) { return pg_ctl("restart", "immediate", log, 180); }
 
 }  // namespace wf_test
 

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <deque>
+#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
@@ -184,9 +186,26 @@ TEST_CASE("process: PostgreSQL restarted under a running worker loses nothing ac
   }
   const auto schema = prepare_schema();
   install_journal_guard(schema);
+  {
+    // The restart below is a crash of the server: this bounds the WAL its
+    // start must replay to what is written from here on.
+    pqxx::connection c(wf_test::pg_url());
+    pqxx::nontransaction tx(c);
+    tx.exec("CHECKPOINT");
+  }
   const pid_t w = spawn_worker(schema, "solo", 5000);
   std::this_thread::sleep_for(std::chrono::milliseconds(random_ms(200, 600)));
-  REQUIRE(wf_test::restart_postgres("/dev/null") == 0);
+  const int restarted = wf_test::restart_postgres("/dev/null");
+  if (restarted != 0) {
+    std::ifstream server_log(wf_test::postgres_server_log());
+    std::deque<std::string> tail;
+    for (std::string line; std::getline(server_log, line);) {
+      tail.push_back(line);
+      if (tail.size() > 40) tail.pop_front();
+    }
+    for (const auto& line : tail) UNSCOPED_INFO(line);
+  }
+  REQUIRE(restarted == 0);
   REQUIRE(wait_exit(w, std::chrono::seconds(120)) == 0);
   check_invariants(schema);
 }
