@@ -3,7 +3,9 @@
 // - tests/store/fixtures/journal_v1.sql: the first journal format (schema
 //   version 1, before operation ids);
 // - tests/store/fixtures/journal_v2.sql: schema version 2 (operation ids,
-//   parallel branches, before commands were journaled apart from completions).
+//   parallel branches, before commands were journaled apart from completions);
+// - tests/store/fixtures/journal_v3.sql: schema version 3 (pending commands
+//   and completion records, before commands were packed into one row).
 // The new runtime resumes each and ends it as the old one would have.
 // PostgreSQL only.
 #include "store/pg_support.hpp"
@@ -94,15 +96,16 @@ std::string old_schema(int version = 1, const std::string& file = "journal_v1.sq
   return schema;
 }
 
-// The workflow of the second fixture, with the same shape: now() (op 1);
-// DebitA (op 2, branch 01) and DebitB (op 3, 02) in parallel, each with
-// on_rollback and on_commit; step Audit (op 4, 03); Credit (op 5, 04), with
-// both handlers. Every call is recorded as "<gid> <branch> <op> <name>".
-void register_v2(wf::runtime& rt, std::vector<std::string>& calls) {
+// The workflow of the second and third fixtures ("v2.parallel",
+// "v3.parallel"), with the same shape: now() (op 1); DebitA (op 2, branch 01)
+// and DebitB (op 3, 02) in parallel, each with on_rollback and on_commit; step
+// Audit (op 4, 03); Credit (op 5, 04), with both handlers. Every call is
+// recorded as "<gid> <branch> <op> <name>".
+void register_parallel(wf::runtime& rt, std::vector<std::string>& calls, const std::string& name) {
   auto o = fast_retries();
   o.retry.max_attempts = 1;
   rt.register_workflow(
-      "v2.parallel",
+      name,
       [&calls](wf::workflow& w, json::value in) -> asio::awaitable<std::string> {
         const auto amount = in.as_object().at("amount").as_int64();
         co_await w.now();
@@ -252,7 +255,7 @@ TEST_CASE("journals of schema version 2 (parallel branches, no pending commands)
 
   std::vector<std::string> calls;
   wf::runtime rt(io.get_executor(), store, {.executor_id = "v2-runner"});
-  register_v2(rt, calls);
+  register_parallel(rt, calls, "v2.parallel");
   CHECK(run(io, rt.recover()) == 4);  // the four unfinished ones
 
   const std::string input = R"({"amount":30})";
@@ -307,6 +310,90 @@ TEST_CASE("journals of schema version 2 (parallel branches, no pending commands)
   CHECK(j[2].kind == wf::record_kind::branch);
   CHECK_FALSE(j[2].pending);
   CHECK(j[5].kind == wf::record_kind::decision);
+  // Migrating again changes nothing.
+  CHECK(wf::migrate_postgres_schema(pg_options(schema)) == wf::postgres_schema_version);
+}
+
+TEST_CASE("journals of schema version 3 (pending commands, completion records) are upgraded and every phase resumes as before") {
+  WF_REQUIRE_DATABASE();
+  const auto schema = old_schema(3, "journal_v3.sql");
+  REQUIRE(schema_version(schema) == 3);
+
+  asio::io_context io;
+  auto store = wf::postgres_store::open(pg_options(schema));
+  CHECK(schema_version(schema) == wf::postgres_schema_version);
+  // The old rows read back as the old release wrote them: DebitA's command
+  // pending, its outcome a completion record.
+  {
+    const auto j = run(io, store->journal("v3-after-completion"));
+    REQUIRE(j.size() == 4);
+    CHECK(j[1].name == "DebitA");
+    CHECK(j[1].op == 2);
+    CHECK(j[1].pending);
+    CHECK_FALSE(j[2].pending);
+    CHECK(j[3].kind == wf::record_kind::completion);
+    CHECK(j[3].op == 2);
+  }
+
+  std::vector<std::string> calls;
+  wf::runtime rt(io.get_executor(), store, {.executor_id = "v3-runner"});
+  register_parallel(rt, calls, "v3.parallel");
+  CHECK(run(io, rt.recover()) == 5);  // the five unfinished ones
+
+  const std::string input = R"({"amount":30})";
+  auto mid = run(io, rt.execute("v3.parallel", "v3-mid-forward", input));
+  auto completed = run(io, rt.execute("v3.parallel", "v3-after-completion", input));
+  auto in_flight = run(io, rt.execute("v3.parallel", "v3-in-flight-rollback", input));
+  auto commit_phase = run(io, rt.execute("v3.parallel", "v3-commit-phase", input));
+  auto business = run(io, rt.execute("v3.parallel", "v3-business-rollback", input));
+  auto succeeded = run(io, rt.execute("v3.parallel", "v3-succeeded", input));
+  auto failed = run(io, rt.execute("v3.parallel", "v3-failed", input));
+
+  // Mid-forward (DebitA's command pending, DebitB done): DebitA is asked
+  // again, DebitB is not; the confirms go in reverse completion order.
+  REQUIRE(mid.succeeded());
+  CHECK(mid.result == "done");
+  CHECK(calls_of(calls, "v3-mid-forward") == std::vector<std::string>{"01 action DebitA", "04 action Credit",
+                                                                      "04 commit c_confirm", "01 commit a_confirm",
+                                                                      "02 commit b_confirm"});
+
+  // DebitA's completion journaled: neither debit is asked again.
+  REQUIRE(completed.succeeded());
+  CHECK(calls_of(calls, "v3-after-completion") ==
+        std::vector<std::string>{"04 action Credit", "04 commit c_confirm", "01 commit a_confirm", "02 commit b_confirm"});
+
+  // A rollback decided with DebitA in flight (its command pending, no
+  // completion), its compensation done: only DebitB's remains.
+  REQUIRE_FALSE(in_flight.succeeded());
+  CHECK(in_flight.reason == "retries exhausted after 1 attempt(s); last error: bank A down");
+  CHECK(calls_of(calls, "v3-in-flight-rollback") == std::vector<std::string>{"02 rollback b_revert"});
+
+  // The commit phase with Credit's confirm done: DebitA's, then DebitB's.
+  REQUIRE(commit_phase.succeeded());
+  CHECK(calls_of(calls, "v3-commit-phase") == std::vector<std::string>{"01 commit a_confirm", "02 commit b_confirm"});
+
+  // A business rollback decided (DebitA's completion a refusal), nothing
+  // compensated yet: DebitB is; the refused DebitA is not.
+  REQUIRE_FALSE(business.succeeded());
+  CHECK(business.reason == "account frozen");
+  CHECK(calls_of(calls, "v3-business-rollback") == std::vector<std::string>{"02 rollback b_revert"});
+
+  // Finished ones keep their outcome, and nothing is called for them.
+  CHECK(succeeded.succeeded());
+  CHECK(succeeded.result == "done");
+  CHECK_FALSE(failed.succeeded());
+  CHECK(failed.reason == "account frozen");
+  CHECK(calls_of(calls, "v3-succeeded").empty());
+  CHECK(calls_of(calls, "v3-failed").empty());
+
+  // The resumed journal goes on after the old rows: now, DebitA (pending),
+  // DebitB (old); DebitA, Audit, Credit, the decision, three commits.
+  auto j = run(io, store->journal("v3-mid-forward"));
+  REQUIRE(j.size() == 10);
+  CHECK(j[1].pending);
+  CHECK(j[3].name == "DebitA");
+  CHECK(j[3].op == 2);
+  CHECK(j[6].kind == wf::record_kind::decision);
   // Migrating again changes nothing.
   CHECK(wf::migrate_postgres_schema(pg_options(schema)) == wf::postgres_schema_version);
 }
