@@ -74,6 +74,10 @@ struct runtime_options {
   std::chrono::milliseconds poll_interval{std::chrono::seconds(1)};
   /// At most this many workflows claimed per poll.
   std::size_t claim_batch = 128;
+  /// `recover()` claims in pages of this many workflows (one statement, and
+  /// one query for their journals, per page). Larger pages mean fewer round
+  /// trips while the workflows of the first pages already run.
+  std::size_t recovery_batch = 1024;
   /// If not zero, the poller purges finished workflows (and their journals)
   /// last updated longer ago than this, at most once a minute.
   std::chrono::seconds retention{0};
@@ -184,7 +188,7 @@ class runtime {
 
   /// Resumes the unfinished workflows this runner may run (its own, and those
   /// with no owner or whose lease expired): what a service calls at start-up.
-  /// It claims them in batches of `claim_batch`; `execute` calls made
+  /// It claims them in pages of `recovery_batch`; `execute` calls made
   /// meanwhile wait for it, so that none is claimed twice. Returns how many
   /// were resumed; it does not wait for them to finish.
   boost::asio::awaitable<std::size_t> recover();

@@ -301,6 +301,12 @@ asio::awaitable<std::shared_ptr<runtime::active>> runtime::join_or_start(std::st
       self->start(reg, a, std::move(created.state), {});
     } else {
       check_same(gid, name, input, created.state.name, created.state.input);
+      if (created.state.finished()) {
+        // Finished already (a caller asking again, or one arriving after a
+        // recovery): the outcome is in the state the store returned; no claim.
+        self->complete(gid, a, outcome_of(created.state), nullptr);
+        co_return a;
+      }
       asio::steady_timer poll(self->ex);
       for (;;) {
         auto c = co_await self->st->claim(gid, self->options.executor_id, self->options.lease_duration);
@@ -340,7 +346,7 @@ asio::awaitable<std::size_t> runtime::recover() {
   try {
     // The workflows running here already are left alone; the rest is claimed
     // in pages in gid order, so that none is claimed twice.
-    const auto batch = std::max<std::size_t>(1, self->options.claim_batch);
+    const auto batch = std::max<std::size_t>(1, self->options.recovery_batch);
     auto request = self->claims(batch);
     for (;;) {
       // Each page leaves out what runs here now, the pages before included: a

@@ -41,6 +41,42 @@ TEST_CASE("executing a finished gid again returns the stored outcome without run
   CHECK(f.execute("chain", "g2", chain_input({"B"})).reason == failed.reason);
 }
 
+namespace {
+// Counts the claims of single workflows.
+struct counting_claims final : wf::store_wrapper {
+  using wf::store_wrapper::store_wrapper;
+  int claims = 0;
+  asio::awaitable<wf::claim_result> claim(std::string gid, std::string owner, std::chrono::milliseconds lease) override {
+    ++claims;
+    co_return co_await wf::store_wrapper::claim(std::move(gid), std::move(owner), lease);
+  }
+};
+}  // namespace
+
+TEST_CASE("executing a finished gid in another runtime takes its outcome from the creation attempt, with no claim") {
+  auto memory = std::make_shared<wf::memory_store>();
+  wf::testing::effect_log log;
+  auto participant = std::make_shared<fake_participant>(log);
+  asio::io_context io;
+  wf::outcome first;
+  {
+    wf::runtime rt(io.get_executor(), memory, {.executor_id = "first"});
+    register_chain(rt, participant);
+    first = run(io, rt.execute("chain", "g1", chain_input({"A"})));
+    REQUIRE(first.succeeded());
+  }
+  auto counted = std::make_shared<counting_claims>(memory);
+  wf::runtime rt(io.get_executor(), counted, {.executor_id = "second"});
+  register_chain(rt, participant);
+  const auto calls = participant->calls;
+  const auto again = run(io, rt.execute("chain", "g1", chain_input({"A"})));
+  CHECK(again.succeeded());
+  CHECK(again.result == first.result);
+  CHECK(counted->claims == 0);
+  CHECK(participant->calls == calls);
+  CHECK(memory->state("g1")->epoch == 1);
+}
+
 TEST_CASE("executing a running gid again waits for the same run") {
   fixture f{WF_EACH_STORE};
   register_chain(f.rt, f.participant);
@@ -187,7 +223,7 @@ TEST_CASE("recover claims each workflow once, in pages, even from a store whose 
     s.lease_expires = wf::wall_clock::now() + std::chrono::seconds(30);
     run(io, memory->create(s));
   }
-  wf::runtime rt(io.get_executor(), store, {.executor_id = "svc", .claim_batch = 3});
+  wf::runtime rt(io.get_executor(), store, {.executor_id = "svc", .recovery_batch = 3});
   asio::steady_timer gate(io, asio::steady_timer::time_point::max());
   bool open = false;
   rt.register_workflow("parked", [&](wf::workflow& w, std::string) -> asio::awaitable<void> {
