@@ -49,6 +49,7 @@ class memory_store final : public store,
   boost::asio::awaitable<std::vector<claim_result>> claim_due(claim_request request) override;
   boost::asio::awaitable<std::vector<claim_result>> claim_resumable(claim_request request) override;
   subscription on_new_work(std::function<void()> callback) override;
+  boost::asio::awaitable<workflow_page> list(workflow_query query) override;
   boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before, std::size_t limit) override;
   boost::asio::awaitable<bool> resume(std::string gid) override;
 

@@ -172,6 +172,28 @@ class subscription {
   std::function<void()> cancel_;
 };
 
+/// Which workflows `store_admin::list` returns: those matching every filter
+/// given, in gid order, a page at a time.
+struct workflow_query {
+  std::optional<std::string> name;              ///< registered name, exactly
+  std::optional<workflow_status> status;
+  std::optional<std::string> owner;             ///< the runner holding (or last holding) it
+  std::optional<wall_clock::time_point> created_from;   ///< created at or after
+  std::optional<wall_clock::time_point> created_until;  ///< created before
+  std::string after;      ///< the cursor: only gids after this one (a page's `next`; empty: from the first)
+  std::size_t limit = 50;  ///< page size, 1 to `max_limit`
+  bool count = false;     ///< also count every match (all pages): a scan of the matches, not free
+
+  static constexpr std::size_t max_limit = 1000;
+};
+
+/// One page of `store_admin::list`.
+struct workflow_page {
+  std::vector<workflow_state> workflows;  ///< in gid order
+  std::string next;                       ///< the `after` of the next page; empty if this page is the last
+  std::optional<std::uint64_t> total;     ///< every match, if the query asked to `count`
+};
+
 class store_scheduling;
 class store_notifications;
 class store_admin;
@@ -253,10 +275,15 @@ class store_notifications {
   virtual subscription on_new_work(std::function<void()> callback) = 0;
 };
 
-/// What operators do: purge, resume.
+/// What operators do: list, purge, resume.
 class store_admin {
  public:
   virtual ~store_admin() = default;
+
+  /// A page of the workflows `query` selects, in gid order. Throws
+  /// std::invalid_argument for a limit of 0 or above `max_limit`, or a time
+  /// range that ends before it starts. Filters are values, never SQL.
+  virtual boost::asio::awaitable<workflow_page> list(workflow_query query) = 0;
 
   /// Deletes the finished workflows (and their journals) last updated before
   /// `before`, at most `limit` of them (in one short operation: call again
@@ -319,6 +346,7 @@ class store_wrapper : public store,
   boost::asio::awaitable<std::vector<claim_result>> claim_due(claim_request request) override;
   boost::asio::awaitable<std::vector<claim_result>> claim_resumable(claim_request request) override;
   subscription on_new_work(std::function<void()> callback) override;
+  boost::asio::awaitable<workflow_page> list(workflow_query query) override;
   boost::asio::awaitable<std::size_t> purge(wall_clock::time_point before, std::size_t limit) override;
   boost::asio::awaitable<bool> resume(std::string gid) override;
   boost::asio::awaitable<send_status> send(message m, bool to_missing) override;

@@ -1,6 +1,6 @@
 #include <wf/memory_store.hpp>
 
-#include "message_checks.hpp"
+#include "store_checks.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -278,6 +278,38 @@ subscription memory_store::on_new_work(std::function<void()> callback) {
     std::lock_guard lock(l->mutex);
     l->callbacks.erase(id);
   });
+}
+
+namespace {
+// Whether `s` passes the filters of `q` (its cursor aside).
+bool matches(const workflow_query& q, const workflow_state& s) {
+  return (!q.name || s.name == *q.name) && (!q.status || s.status == *q.status) && (!q.owner || s.owner == *q.owner) &&
+         (!q.created_from || s.created_at >= *q.created_from) && (!q.created_until || s.created_at < *q.created_until);
+}
+}  // namespace
+
+asio::awaitable<workflow_page> memory_store::list(workflow_query query) {
+  detail::check_query(query, "wf::memory_store");
+  workflow_page page;
+  std::lock_guard lock(mutex_);
+  std::uint64_t total = 0;
+  for (auto it = workflows_.upper_bound(query.after); it != workflows_.end(); ++it) {
+    if (!matches(query, it->second.state)) continue;
+    if (page.workflows.size() == query.limit) {
+      if (page.next.empty()) page.next = page.workflows.back().gid;  // there is more
+      if (!query.count) break;
+    } else {
+      page.workflows.push_back(it->second.state);
+    }
+    ++total;
+  }
+  if (query.count) {
+    // The matches before the cursor too.
+    for (auto it = workflows_.begin(); it != workflows_.end() && it->first <= query.after; ++it)
+      total += matches(query, it->second.state);
+    page.total = total;
+  }
+  co_return page;
 }
 
 asio::awaitable<std::size_t> memory_store::purge(wall_clock::time_point before, std::size_t limit) {

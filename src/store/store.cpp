@@ -91,6 +91,11 @@ subscription store_wrapper::on_new_work(std::function<void()> callback) {
   return capability(forward().notifications(), "notifications").on_new_work(std::move(callback));
 }
 
+asio::awaitable<workflow_page> store_wrapper::list(workflow_query query) {
+  auto& a = capability(forward().admin(), "administration");
+  co_return co_await a.list(std::move(query));
+}
+
 asio::awaitable<std::size_t> store_wrapper::purge(wall_clock::time_point before, std::size_t limit) {
   auto& a = capability(forward().admin(), "administration");
   co_return co_await a.purge(before, limit);

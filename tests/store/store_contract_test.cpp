@@ -302,6 +302,127 @@ TEST_CASE("resume makes a stuck workflow runnable again, and nothing else") {
   CHECK_FALSE(run(io, store->admin()->resume("missing")));
 }
 
+namespace {
+// Creates `gid` as a workflow of `name`, finished with `status` unless running.
+void listed(asio::io_context& io, wf::store& store, const std::string& gid, const std::string& name,
+            wf::workflow_status status = wf::workflow_status::running, const std::string& owner = "me") {
+  auto s = new_state(gid, owner);
+  s.name = name;
+  s.created_at = s.updated_at = wf::wall_clock::now();
+  run(io, store.create(s));
+  if (status == wf::workflow_status::running) return;
+  auto w = one(gid, 1, 1);
+  w.new_progress = wf::progress{status, "r", 0, "", {}};
+  REQUIRE(commit(io, store, std::move(w)) == wf::write_status::ok);
+}
+
+std::vector<std::string> gids_of(const wf::workflow_page& page) {
+  std::vector<std::string> out;
+  for (const auto& s : page.workflows) out.push_back(s.gid);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("list pages through the workflows a query selects, in gid order, with a cursor and a count") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  auto& admin = *store->admin();
+  listed(io, *store, "a1", "order");
+  listed(io, *store, "a2", "order", wf::workflow_status::failed);
+  listed(io, *store, "a3", "refund", wf::workflow_status::failed);
+  listed(io, *store, "a4", "order", wf::workflow_status::succeeded, "other");
+  listed(io, *store, "a5", "order", wf::workflow_status::failed);
+  listed(io, *store, "a6", "order", wf::workflow_status::failed);
+
+  // Everything, two at a time: the cursor walks the gids in order.
+  wf::workflow_query all;
+  all.limit = 2;
+  all.count = true;
+  auto page = run(io, admin.list(all));
+  CHECK(gids_of(page) == std::vector<std::string>{"a1", "a2"});
+  CHECK(page.next == "a2");
+  CHECK(page.total == 6u);
+  all.after = page.next;
+  page = run(io, admin.list(all));
+  CHECK(gids_of(page) == std::vector<std::string>{"a3", "a4"});
+  CHECK(page.total == 6u);  // the count is of every match, not of what follows the cursor
+  all.after = "a4";
+  page = run(io, admin.list(all));
+  CHECK(gids_of(page) == std::vector<std::string>{"a5", "a6"});
+  CHECK(page.next.empty());  // the last page
+
+  // Filters, together.
+  wf::workflow_query failed_orders;
+  failed_orders.name = "order";
+  failed_orders.status = wf::workflow_status::failed;
+  failed_orders.count = true;
+  page = run(io, admin.list(failed_orders));
+  CHECK(gids_of(page) == std::vector<std::string>{"a2", "a5", "a6"});
+  CHECK(page.total == 3u);
+  CHECK(page.workflows[0].name == "order");
+  CHECK(page.workflows[0].status == wf::workflow_status::failed);
+  CHECK(page.workflows[0].result == "r");
+
+  wf::workflow_query by_owner;
+  by_owner.owner = "other";
+  CHECK(gids_of(run(io, admin.list(by_owner))) == std::vector<std::string>{"a4"});
+  CHECK_FALSE(run(io, admin.list(by_owner)).total);  // not asked for
+
+  wf::workflow_query recent;
+  recent.created_from = wf::wall_clock::now() - std::chrono::hours(1);
+  CHECK(run(io, admin.list(recent)).workflows.size() == 6);
+  recent.created_until = recent.created_from;
+  CHECK(run(io, admin.list(recent)).workflows.empty());
+
+  wf::workflow_query none;
+  none.name = "missing";
+  none.count = true;
+  page = run(io, admin.list(none));
+  CHECK(page.workflows.empty());
+  CHECK(page.next.empty());
+  CHECK(page.total == 0u);
+}
+
+TEST_CASE("list takes its filters as values: text that looks like SQL matches nothing and harms nothing") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  listed(io, *store, "g1", "order");
+  const std::vector<std::string> attempts = {"' OR '1'='1", "order'; DROP TABLE workflows; --", "order\\",
+                                             "$1", "\"order\"", "order' --"};
+  for (const auto& text : attempts) {
+    wf::workflow_query q;
+    q.name = text;
+    q.count = true;
+    auto page = run(io, store->admin()->list(q));
+    CHECK(page.workflows.empty());
+    CHECK(page.total == 0u);
+    wf::workflow_query o;
+    o.owner = text;
+    o.after = text;
+    CHECK(run(io, store->admin()->list(o)).workflows.empty());
+  }
+  // The table is still there, with its workflow.
+  CHECK(run(io, store->find("g1")));
+  wf::workflow_query q;
+  q.name = "order";
+  CHECK(run(io, store->admin()->list(q)).workflows.size() == 1);
+}
+
+TEST_CASE("list refuses a page size of 0 or above the maximum, and a time range that ends before it starts") {
+  asio::io_context io;
+  auto store = make_store(WF_EACH_STORE);
+  wf::workflow_query q;
+  q.limit = 0;
+  CHECK_THROWS_AS(run(io, store->admin()->list(q)), std::invalid_argument);
+  q.limit = wf::workflow_query::max_limit + 1;
+  CHECK_THROWS_AS(run(io, store->admin()->list(q)), std::invalid_argument);
+  q.limit = wf::workflow_query::max_limit;
+  CHECK(run(io, store->admin()->list(q)).workflows.empty());
+  q.created_from = wf::wall_clock::now();
+  q.created_until = *q.created_from - std::chrono::seconds(1);
+  CHECK_THROWS_AS(run(io, store->admin()->list(q)), std::invalid_argument);
+}
+
 TEST_CASE("a store wrapper forwards every operation and capability") {
   asio::io_context io;
   auto inner = make_store(WF_EACH_STORE);
@@ -316,6 +437,7 @@ TEST_CASE("a store wrapper forwards every operation and capability") {
   CHECK(run(io, store->scheduling()->claim_due(request(10))).size() == 1);
   CHECK(run(io, store->renew("me", {"g"}, std::chrono::seconds(1))).empty());
   CHECK(run(io, inner->find("g"))->owner == "me");
+  CHECK(gids_of(run(io, store->admin()->list({}))) == std::vector<std::string>{"g"});
 }
 
 TEST_CASE("purge deletes finished workflows older than the cut-off, never unfinished ones") {

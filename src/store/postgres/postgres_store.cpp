@@ -3,7 +3,7 @@
 #include "schema.hpp"
 #include "statements.hpp"
 #include "worker.hpp"
-#include "../message_checks.hpp"
+#include "../store_checks.hpp"
 
 #include <wf/postgres_store.hpp>
 
@@ -246,6 +246,29 @@ asio::awaitable<std::vector<workflow_state>> postgres_store::runnable(std::strin
     return out;
   };
   co_return co_await pg::on_worker<std::vector<workflow_state>>(*impl_->reader, std::move(fn));
+}
+
+asio::awaitable<workflow_page> postgres_store::list(workflow_query query) {
+  detail::check_query(query, "wf::postgres_store");
+  auto fn = [q = std::move(query), schema = impl_->schema](pqxx::connection& c) {
+    pqxx::work tx(c);  // the page and the count see one snapshot only in REPEATABLE READ; a count is a figure
+    workflow_page page;
+    std::vector<std::string> params;
+    const auto select = pg::list_sql(schema, q, false, params);
+    for (const auto& row : tx.exec_params(select, pqxx::prepare::make_dynamic_params(params)))
+      page.workflows.push_back(pg::state_from_row(row));
+    if (page.workflows.size() > q.limit) {
+      page.workflows.pop_back();
+      page.next = page.workflows.back().gid;
+    }
+    if (q.count) {
+      const auto counting = pg::list_sql(schema, q, true, params);
+      page.total = tx.exec_params(counting, pqxx::prepare::make_dynamic_params(params))[0][0].as<std::uint64_t>();
+    }
+    tx.commit();
+    return page;
+  };
+  co_return co_await pg::on_worker<workflow_page>(*impl_->reader, std::move(fn));
 }
 
 asio::awaitable<std::size_t> postgres_store::purge(wall_clock::time_point before, std::size_t limit) {

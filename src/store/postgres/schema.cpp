@@ -89,7 +89,9 @@ ALTER TABLE {s}.journal ADD COLUMN in_flight integer[];
 ALTER TABLE {s}.journal ADD COLUMN pending boolean NOT NULL DEFAULT false;
 )sql",
       // 4: workflows' inboxes. No foreign key: a message may be sent to a
-      // workflow before it exists; purge deletes a purged workflow's.
+      // workflow before it exists; purge deletes a purged workflow's. And
+      // the index operators' listings use (store_admin::list: a status, and
+      // a name, in gid order).
       R"sql(
 CREATE TABLE {s}.inbox (
   id       bigserial   PRIMARY KEY,
@@ -102,6 +104,7 @@ CREATE TABLE {s}.inbox (
   UNIQUE (gid, key)
 );
 CREATE INDEX inbox_unconsumed ON {s}.inbox (gid, topic, id) WHERE NOT consumed;
+CREATE INDEX workflows_listed ON {s}.workflows (status, name, gid);
 )sql",
   };
   return all;

@@ -341,6 +341,26 @@ std::string ops_text(const std::vector<std::uint32_t>& ops) {
   return out + "}";
 }
 
+std::string list_sql(const std::string& schema, const workflow_query& q, bool count, std::vector<std::string>& params) {
+  params.clear();
+  std::string where;
+  // `predicate` with its value's placeholder written "?".
+  auto filter = [&](const std::string& predicate, std::string value) {
+    params.push_back(std::move(value));
+    where += (where.empty() ? " WHERE " : " AND ") + replace_all(predicate, "?", "$" + std::to_string(params.size()));
+  };
+  if (q.name) filter("name = ?", *q.name);
+  if (q.status) filter("status = ?::smallint", std::to_string(static_cast<int>(*q.status)));
+  if (q.owner) filter("owner = ?", *q.owner);
+  if (q.created_from) filter("created_at >= to_timestamp(?::bigint / 1000000.0)", std::to_string(to_us(*q.created_from)));
+  if (q.created_until) filter("created_at < to_timestamp(?::bigint / 1000000.0)", std::to_string(to_us(*q.created_until)));
+  const auto table = quoted_identifier(schema) + ".workflows";
+  if (count) return "SELECT count(*) FROM " + table + where;
+  if (!q.after.empty()) filter("gid > ?", q.after);
+  return "SELECT " + std::string(state_columns) + " FROM " + table + where + " ORDER BY gid LIMIT " +
+         std::to_string(q.limit + 1);
+}
+
 std::vector<std::uint32_t> ops_from_text(const std::string& text) {
   std::vector<std::uint32_t> out;
   std::uint32_t n = 0;

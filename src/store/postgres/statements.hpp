@@ -68,6 +68,12 @@ inline constexpr int record_column_count = 9;
 /// Operation ids as an array literal ("{3,4}"), empty for none; and back
 /// from the comma-separated text the statements return.
 std::string ops_text(const std::vector<std::uint32_t>& ops);
+
+/// The statement of `store_admin::list` for `q` in `schema`, with only the
+/// filters `q` gives; their values go to `params` ($1, $2, ...), never into
+/// the text. `count`: the count of every match instead of a page (which asks
+/// for one row more than the limit, to know whether another page follows).
+std::string list_sql(const std::string& schema, const workflow_query& q, bool count, std::vector<std::string>& params);
 std::vector<std::uint32_t> ops_from_text(const std::string& text);
 
 /// A PostgreSQL array literal, built one element at a time and always
