@@ -1,7 +1,7 @@
 // wf_bench: end-to-end benchmarks of wf. Prints one JSON line per scenario.
 //
 // usage: wf_bench [--pg URL] [--scenario NAME] [--short] [--smoke] [--reference-tps N]
-//   scenarios: memory_steps, memory_parked, pg_2branch, pg_10branch, pg_10parallel, recovery
+//   scenarios: memory_steps, memory_parked, pg_2branch, pg_10branch, pg_10parallel, recovery, listing
 //   (pgbench and pg_test_fsync, the physical reference, are run by scripts/bench)
 //
 // Postgres scenarios report, per workflow: transactions committed, rows
@@ -233,6 +233,13 @@ void print_table() {
     if (name == "recovery")
       std::printf("recovery: %s workflows finished %s s after the new process started\n", cell(o, "workflows").c_str(),
                   cell(o, "seconds_to_finish_all", 3).c_str());
+    if (name == "listing")
+      std::printf("listing a page of 50 of %s workflows: failed of one name %s ms (half-way %s ms, counted %s ms), "
+                  "stuck %s ms, no filter %s ms, one name %s ms\n",
+                  cell(o, "workflows").c_str(), cell(o, "ms_failed_of_one_name", 2).c_str(),
+                  cell(o, "ms_failed_of_one_name_halfway", 2).c_str(),
+                  cell(o, "ms_failed_of_one_name_with_count", 2).c_str(), cell(o, "ms_stuck", 2).c_str(),
+                  cell(o, "ms_no_filter", 2).c_str(), cell(o, "ms_one_name", 2).c_str());
     if (name == "pg_2branch" && o.at("concurrency").as_int64() == 64 && o.contains("steps_per_s_over_pgbench_tps"))
       std::printf("steps/s at concurrency 64 / pgbench one-row INSERT tps: %s\n",
                   cell(o, "steps_per_s_over_pgbench_tps", 2).c_str());
@@ -442,6 +449,72 @@ void recovery(const settings& s) {
          {"ok", WIFEXITED(status) && WEXITSTATUS(status) == 0}});
 }
 
+// 6. Operators' listings (store_admin::list) in a large table: 1,000,000
+// workflows of 10 names, 90% succeeded, 9% failed, 1% stuck, written
+// straight with SQL; pages of 50 with the filters an operator uses.
+void listing(const settings& s) {
+  const int count = s.smoke ? 10000 : 1000000;
+  const auto schema = fresh_schema("list");
+  auto store = open_pg(s, schema);
+  {
+    pqxx::connection c(s.pg);
+    pqxx::work tx(c);
+    tx.exec("INSERT INTO " + schema + R"(.workflows (gid, name, input, status, result, epoch, owner, lease_expires,
+              attempts, last_error, next_attempt_at, journal_size, created_at, updated_at)
+            SELECT 'wf-' || lpad(i::text, 8, '0'), 'flow' || (i % 10), '{7d', CASE WHEN i % 100 = 0 THEN 3
+                   WHEN i % 100 < 10 THEN 2 ELSE 1 END, '', 1, 'runner', now(), 0, '', now(), 2,
+                   now() - (i || ' seconds')::interval, now()
+            FROM generate_series(1, )" + std::to_string(count) + ") AS i");
+    tx.commit();
+    pqxx::nontransaction(c).exec("ANALYZE " + schema + ".workflows");
+  }
+  auto& admin = *store->admin();
+  asio::io_context io;
+  // The median of 21 calls of `q`, in ms (each first call warms the plan cache).
+  auto median_ms = [&](wf::workflow_query q) {
+    std::vector<double> ms;
+    for (int i = 0; i < 21; ++i) {
+      const auto t0 = steady::now();
+      std::optional<wf::workflow_page> page;
+      asio::co_spawn(io, admin.list(q), [&](std::exception_ptr e, wf::workflow_page p) {
+        if (e) std::rethrow_exception(e);
+        page = std::move(p);
+      });
+      io.restart();
+      io.run();
+      ms.push_back(seconds_since(t0) * 1000);
+      if (!page || page->workflows.size() != q.limit) throw std::runtime_error("listing: a short page");
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
+  };
+  wf::workflow_query failed_of_one;
+  failed_of_one.name = "flow3";
+  failed_of_one.status = wf::workflow_status::failed;
+  wf::workflow_query failed_later = failed_of_one;
+  char halfway[32];
+  std::snprintf(halfway, sizeof halfway, "wf-%08d", count / 2);
+  failed_later.after = halfway;  // a page half-way through
+  wf::workflow_query stuck;
+  stuck.status = wf::workflow_status::stuck;
+  wf::workflow_query everything;
+  wf::workflow_query of_one;
+  of_one.name = "flow7";
+  wf::workflow_query counted = failed_of_one;
+  counted.count = true;
+  print({{"scenario", "listing"},
+         {"workflows", count},
+         {"page", 50},
+         {"ms_failed_of_one_name", median_ms(failed_of_one)},
+         {"ms_failed_of_one_name_halfway", median_ms(failed_later)},
+         {"ms_stuck", median_ms(stuck)},
+         {"ms_no_filter", median_ms(everything)},
+         {"ms_one_name", median_ms(of_one)},
+         {"ms_failed_of_one_name_with_count", median_ms(counted)}});
+  pqxx::connection c(s.pg);
+  pqxx::nontransaction(c).exec("DROP SCHEMA " + schema + " CASCADE");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -472,6 +545,7 @@ int main(int argc, char** argv) {
     if (want("pg_10branch")) pg_scenario(s, "pg_10branch", 10, 64);
     if (want("pg_10parallel")) pg_scenario(s, "pg_10parallel", 10, 64, true);
     if (want("recovery")) recovery(s);
+    if (want("listing")) listing(s);
   }
   print_table();
   return EXIT_SUCCESS;
