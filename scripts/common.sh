@@ -16,7 +16,7 @@ WF_PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libpqxx-dev postgresql-15 postgresql-client-15
-  catch2
+  catch2 libcli11-dev
 )
 
 wf_log() { printf '\n==> %s\n' "$*"; }

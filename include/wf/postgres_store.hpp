@@ -68,6 +68,11 @@ struct postgres_options {
   /// Retrying mode for services that start before their database: keep
   /// trying to connect for this long before `open` gives up (0: try once).
   std::chrono::milliseconds wait_for_database{0};
+  /// Create or upgrade the schema on `open` (the default). False, for tools
+  /// that only look or act on a service's data (`wfctl`): `open` changes no
+  /// table and throws `postgres_error` unless the schema is at this
+  /// library's version.
+  bool migrate = true;
   /// Told of each group commit (`observer::group_committed`), from the
   /// store's writer thread. Null: none.
   std::shared_ptr<wf::observer> observer{};

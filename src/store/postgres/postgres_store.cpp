@@ -68,13 +68,38 @@ int migrate_postgres_schema(const postgres_options& options) {
   }
 }
 
+namespace {
+// A schema at another version with migrate = false: not retried.
+struct schema_mismatch : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+}  // namespace
+
 std::shared_ptr<postgres_store> postgres_store::open(postgres_options options) {
   options.schema = pg::checked_schema(options.schema);
   const auto give_up = std::chrono::steady_clock::now() + options.wait_for_database;
   for (;;) {
     try {
-      migrate_postgres_schema(options);
+      if (options.migrate) {
+        migrate_postgres_schema(options);
+      } else {
+        int found = 0;
+        try {
+          auto c = pg::connect(options.connection);
+          found = pg::current_version(*c, options.schema);
+        } catch (const postgres_error&) {
+          throw;
+        } catch (const std::exception& e) {
+          throw postgres_error("wf: reading the version of schema '" + options.schema + "' failed: " + e.what());
+        }
+        if (found != postgres_schema_version)
+          throw schema_mismatch("wf: schema '" + options.schema + "' is at version " + std::to_string(found) +
+                                ", not this library's " + std::to_string(postgres_schema_version) +
+                                ", and postgres_options::migrate is false (it is left as it is)");
+      }
       break;
+    } catch (const schema_mismatch& e) {
+      throw postgres_error(e.what());
     } catch (const schema_too_new_error&) {
       throw;
     } catch (const postgres_error&) {

@@ -5,6 +5,7 @@
 
 #include <wf/postgres_store.hpp>
 
+#include <pqxx/nontransaction>
 #include <pqxx/transaction>
 
 #include <vector>
@@ -111,6 +112,13 @@ CREATE INDEX workflows_listed ON {s}.workflows (status, name, gid);
 }
 
 }  // namespace
+
+int current_version(pqxx::connection& c, const std::string& name) {
+  pqxx::nontransaction tx(c);
+  const auto table = quoted_identifier(name) + ".schema_version";
+  if (tx.exec_params("SELECT to_regclass($1) IS NULL", table)[0][0].as<bool>()) return 0;
+  return tx.exec("SELECT coalesce(max(version), 0) FROM " + table)[0][0].as<int>();
+}
 
 int migrate(pqxx::connection& c, const std::string& name, int target) {
   const std::string schema = quoted_identifier(name);  // checked_schema() made it safe to quote

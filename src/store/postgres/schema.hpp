@@ -25,6 +25,9 @@ std::string checked_schema(const std::string& name);
 /// found before (0: none). Throws schema_too_new_error for a newer schema.
 int migrate(pqxx::connection& c, const std::string& schema, int target = 0);
 
+/// The schema's version as it is (0: no wf schema there), changing nothing.
+int current_version(pqxx::connection& c, const std::string& schema);
+
 }  // namespace wf::detail::pg
 
 #endif  // WF_SRC_STORE_POSTGRES_SCHEMA_HPP
