@@ -15,9 +15,9 @@
 using namespace wf_test;
 using namespace std::chrono_literals;
 
-TEST_CASE("postgres: leases are renewed while a purge deletes 100,000 workflows") {
+TEST_CASE("postgres: leases are renewed while a purge deletes 150,000 workflows") {
   WF_REQUIRE_DATABASE();
-  constexpr int old_workflows = 100'000;
+  constexpr int old_workflows = 150'000;
   constexpr int parked = 1'000;
   const auto schema = fresh_schema();
   auto store = open_store("postgres", schema);
@@ -35,11 +35,13 @@ TEST_CASE("postgres: leases are renewed while a purge deletes 100,000 workflows"
   }
 
   asio::io_context io;
-  // A short lease (renewed every 100 ms): a renewal held up behind the purge
-  // lets it run out... (Under a sanitizer the io thread itself can be late
-  // by more than that with 2,000 workflows on it: 1.5 s then, still far
-  // shorter than the purge.)
-  const auto lease = slow_build ? 1500ms : 300ms;
+  // A short lease, a third of the purge (600 ms, renewed every 200 ms; the
+  // purge takes about 1.8 s): a renewal held up behind the purge lets it run
+  // out... (A 300 ms lease failed when a loaded machine, running other tests
+  // beside this one, held the io thread up by more than 200 ms. Under a
+  // sanitizer the io thread is slower still with 2,000 workflows on it:
+  // 1.5 s then, still shorter than the purge.)
+  const auto lease = slow_build ? 1500ms : 600ms;
   wf::runtime rt(io.get_executor(), store, {.executor_id = "renewer", .lease_duration = lease});
   // ...and then another runner (a process of its own: its own store object)
   // takes the workflow over, and the renewer loses it.
