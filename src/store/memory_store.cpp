@@ -293,22 +293,19 @@ asio::awaitable<workflow_page> memory_store::list(workflow_query query) {
   workflow_page page;
   std::lock_guard lock(mutex_);
   std::uint64_t total = 0;
-  for (auto it = workflows_.upper_bound(query.after); it != workflows_.end(); ++it) {
+  // One walk: from the first gid when counting (the matches before the cursor count too).
+  for (auto it = query.count ? workflows_.begin() : workflows_.upper_bound(query.after); it != workflows_.end(); ++it) {
     if (!matches(query, it->second.state)) continue;
-    if (page.workflows.size() == query.limit) {
+    ++total;
+    if (it->first <= query.after) continue;
+    if (page.workflows.size() < query.limit) {
+      page.workflows.push_back(it->second.state);
+    } else {
       if (page.next.empty()) page.next = page.workflows.back().gid;  // there is more
       if (!query.count) break;
-    } else {
-      page.workflows.push_back(it->second.state);
     }
-    ++total;
   }
-  if (query.count) {
-    // The matches before the cursor too.
-    for (auto it = workflows_.begin(); it != workflows_.end() && it->first <= query.after; ++it)
-      total += matches(query, it->second.state);
-    page.total = total;
-  }
+  if (query.count) page.total = total;
   co_return page;
 }
 
