@@ -13,7 +13,7 @@ BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}"
 # Debian 12 packages. Boost must be 1.81 (libboost-all-dev is 1.74 and conflicts).
 WF_PACKAGES=(
   g++ cmake ninja-build pkg-config
-  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libssl-dev openssl
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libpqxx-dev postgresql-15 postgresql-client-15
   catch2 libcli11-dev
