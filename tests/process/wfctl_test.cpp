@@ -1,5 +1,6 @@
 // wfctl, end to end: the command line run as a process against a schema
-// that a runtime filled, its output read back (JSON parsed, text searched).
+// that a runtime filled (straight to the database, and through wf-server),
+// its output read back (JSON parsed, text searched).
 #include "processes.hpp"
 #include "support.hpp"
 
@@ -11,8 +12,11 @@
 
 #include <pqxx/pqxx>
 
+#include <chrono>
+#include <csignal>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 using namespace wf_test;
 
@@ -23,12 +27,10 @@ struct ran {
   std::string output;  // stdout and stderr
 };
 
-// Runs wfctl with `args` after --db URL --schema SCHEMA.
-ran wfctl(const std::string& schema, std::vector<std::string> args) {
+// Runs `cmd` to its end.
+ran run_tool(const std::vector<std::string>& cmd) {
   static int n = 0;
   const std::string log = "/tmp/wfctl_test_" + std::to_string(::getpid()) + "_" + std::to_string(++n) + ".out";
-  std::vector<std::string> cmd{WF_TEST_WFCTL, "--db", pg_url(), "--schema", schema};
-  cmd.insert(cmd.end(), args.begin(), args.end());
   ran r;
   r.status = wait_for(start_process(cmd, log));
   std::ifstream f(log);
@@ -37,6 +39,13 @@ ran wfctl(const std::string& schema, std::vector<std::string> args) {
   r.output = all.str();
   std::remove(log.c_str());
   return r;
+}
+
+// Runs wfctl with `args` after --db URL --schema SCHEMA.
+ran wfctl(const std::string& schema, std::vector<std::string> args) {
+  std::vector<std::string> cmd{WF_TEST_WFCTL, "--db", pg_url(), "--schema", schema};
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  return run_tool(cmd);
 }
 
 json::value parsed(const ran& r) {
@@ -160,3 +169,122 @@ TEST_CASE("wfctl's exit status: 3 for a missing workflow, 2 for a usage error, 1
   pqxx::connection c(pg_url());
   CHECK(wf::detail::pg::current_version(c, old) == 3);
 }
+
+#ifdef WF_TEST_WF_SERVER
+namespace {
+
+const std::string read_token = "read-0123456789abcdef";
+const std::string admin_token = "admin-0123456789abcdef";
+
+// wf-server for `schema` on a free loopback port, with a read-only and an
+// admin token; stopped (SIGTERM) by the destructor.
+struct wf_server {
+  explicit wf_server(const std::string& schema)
+      : log("/tmp/wf_server_test_" + std::to_string(::getpid()) + ".out") {
+    ::setenv("WF_ADMIN_TOKENS", admin_token.c_str(), 1);
+    ::setenv("WF_READ_TOKENS", read_token.c_str(), 1);
+    pid = start_process({WF_TEST_WF_SERVER, "--db", pg_url(), "--schema", schema, "--listen", "127.0.0.1:0"}, log);
+    ::unsetenv("WF_ADMIN_TOKENS");
+    ::unsetenv("WF_READ_TOKENS");
+    // It says where it listens once it serves.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (address.empty() && std::chrono::steady_clock::now() < until) {
+      std::ifstream f(log);
+      std::string line;
+      while (std::getline(f, line))
+        if (line.rfind("listening on ", 0) == 0) address = line.substr(13);
+      if (address.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (address.empty()) {
+      std::ifstream f(log);
+      std::stringstream all;
+      all << f.rdbuf();
+      kill_now(pid);
+      FAIL("wf-server did not start: " << all.str());
+    }
+  }
+  ~wf_server() {
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      wait_for(pid);
+    }
+    std::remove(log.c_str());
+  }
+  int stop() {
+    ::kill(pid, SIGTERM);
+    const int status = wait_for(pid);
+    pid = 0;
+    return status;
+  }
+
+  std::string log;
+  pid_t pid = 0;
+  std::string address;
+};
+
+ran wfctl_server(const wf_server& s, const std::string& token, std::vector<std::string> args) {
+  std::vector<std::string> cmd{WF_TEST_WFCTL, "--server", s.address};
+  if (!token.empty()) cmd.insert(cmd.end(), {"--token", token});
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  return run_tool(cmd);
+}
+
+}  // namespace
+
+TEST_CASE("wf-server serves a database's workflows; wfctl --server lists, shows, resumes, sends and purges with tokens") {
+  WF_REQUIRE_DATABASE();
+  const auto schema = filled_schema();
+  wf_server server(schema);
+
+  auto listed = parsed(wfctl_server(server, read_token, {"list", "--count", "--json"}));
+  CHECK(gids(listed) == std::vector<std::string>{"t-ok", "t-refused"});
+  CHECK(listed.at("total").as_int64() == 2);
+  CHECK(parsed(wfctl_server(server, read_token, {"list", "--status", "failed", "--json"})).at("workflows").as_array().size() == 1);
+
+  auto shown = parsed(wfctl_server(server, read_token, {"show", "t-refused", "--json"}));
+  std::vector<std::string> timeline;
+  for (const auto& r : shown.at("journal").as_array())
+    timeline.push_back(std::string(r.at("kind").as_string()) + " " + std::string(r.at("name").as_string()) + " " +
+                       std::string(r.at("outcome").as_string()));
+  CHECK(timeline == std::vector<std::string>{"branch Debit ok", "branch Credit failed", "decision rollback rollback",
+                                             "rollback Debit done"});
+  const auto text = wfctl_server(server, read_token, {"show", "t-refused"});
+  CHECK(text.output.find("reason: account closed") != std::string::npos);
+  CHECK(wfctl_server(server, read_token, {"show", "nope"}).status == 3);
+
+  // Refused: no token, a wrong one, a read-only one changing something.
+  const auto anonymous = wfctl_server(server, "", {"list"});
+  CHECK(anonymous.status == 4);
+  CHECK(anonymous.output.find("token") != std::string::npos);
+  CHECK(wfctl_server(server, "wrong-0123456789abcdef", {"list"}).status == 4);
+  const auto read_only = wfctl_server(server, read_token, {"resume", "t-ok"});
+  CHECK(read_only.status == 4);
+  CHECK(read_only.output.find("read-only") != std::string::npos);
+
+  auto resumed = parsed(wfctl_server(server, admin_token, {"resume", "t-ok", "--json"}));
+  CHECK(resumed.at("resumed").as_bool() == false);  // it is not stuck
+  auto sent = parsed(wfctl_server(server, admin_token, {"send", "t-ok", "note", "hi", "--key", "k1", "--json"}));
+  CHECK(sent.at("outcome").as_string() == "finished");
+  CHECK(wfctl_server(server, admin_token, {"send", "nope", "note", "hi", "--key", "k1"}).status == 3);
+  CHECK(wfctl_server(server, admin_token, {"purge", "--before", "soon"}).status == 2);
+  auto purged = parsed(wfctl_server(server, admin_token, {"purge", "--before", "2199-01-01T00:00:00Z", "--json"}));
+  CHECK(purged.at("purged").as_int64() == 2);
+  CHECK(gids(parsed(wfctl_server(server, read_token, {"list", "--json"}))).empty());
+
+  // What changes a workflow needs a server.
+  CHECK(wfctl(schema, {"resume", "t-ok"}).status == 2);
+  CHECK(server.stop() == 0);
+}
+
+TEST_CASE("wf-server refuses to listen beyond loopback without tokens and TLS") {
+  WF_REQUIRE_DATABASE();
+  const auto schema = fresh_schema();
+  {
+    pqxx::connection c(pg_url());
+    wf::detail::pg::migrate(c, schema, wf::postgres_schema_version);
+  }
+  const auto refused = run_tool({WF_TEST_WF_SERVER, "--db", pg_url(), "--schema", schema, "--listen", "0.0.0.0:0"});
+  CHECK(refused.status == 2);
+  CHECK(refused.output.find("not a loopback address") != std::string::npos);
+}
+#endif
