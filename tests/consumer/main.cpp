@@ -7,6 +7,10 @@
 #ifdef CONSUMER_HAS_GRPC
 #include <wf/grpc.hpp>
 #endif
+#ifdef CONSUMER_HAS_CONTROL
+#include <wf/control.hpp>
+#include <wf/memory_store.hpp>
+#endif
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -44,6 +48,14 @@ int main() {
   if (http.connections_opened() != 0) return EXIT_FAILURE;
 #ifdef CONSUMER_HAS_GRPC
   if (wf::grpc::failure_status("no").error_code() != grpc::StatusCode::ABORTED) return EXIT_FAILURE;
+#endif
+#ifdef CONSUMER_HAS_CONTROL
+  {
+    wf::control_options o;
+    o.address = "127.0.0.1:0";
+    wf::control_server control(std::make_shared<wf::memory_store>(), o);
+    if (control.port() == 0) return EXIT_FAILURE;
+  }
 #endif
   std::cout << result << "\n";
   return result == "hello, wf" ? EXIT_SUCCESS : EXIT_FAILURE;
