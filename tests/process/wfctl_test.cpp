@@ -231,7 +231,7 @@ ran wfctl_server(const wf_server& s, const std::string& token, std::vector<std::
 
 }  // namespace
 
-TEST_CASE("wf-server serves a database's workflows; wfctl --server lists, shows, resumes, sends and purges with tokens") {
+TEST_CASE("wf-server serves a database's workflows: wfctl --server lists, shows, resumes, sends and purges with tokens") {
   WF_REQUIRE_DATABASE();
   const auto schema = filled_schema();
   wf_server server(schema);
