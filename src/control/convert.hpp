@@ -15,8 +15,6 @@
 
 namespace wf::control {
 
-namespace v1 = ::wf::control::v1;
-
 /// Milliseconds since 1970 (UTC); 0 for the epoch itself, which wf uses as "none".
 std::int64_t to_ms(wall_clock::time_point t) noexcept;
 wall_clock::time_point from_ms(std::int64_t ms) noexcept;
