@@ -103,6 +103,12 @@ std::optional<wf::wall_clock::time_point> parse_time(const std::string& s) {
   return std::nullopt;
 }
 
+// Says what a time looks like; the usage error's exit status.
+int bad_time(const std::string& text) {
+  std::cerr << "wfctl: a time is 2026-12-07T13:30:00Z (UTC, 1970 to 2200) or seconds since 1970, not '" << text << "'\n";
+  return exit_usage;
+}
+
 std::optional<v1::Status> parse_status(const std::string& s) {
   for (auto st : {v1::RUNNING, v1::SUCCEEDED, v1::FAILED, v1::STUCK})
     if (wf::control::status_name(st) == s) return st;
@@ -274,14 +280,8 @@ int list(source& from, const list_args& a, bool as_json) {
     if (text->empty()) continue;
     *field = parse_time(*text);
     if (!*field) {
-      std::cerr << "wfctl: a time is 2026-12-07T13:30:00Z (UTC, 1970 to 2200) or seconds since 1970, not '" << *text
-                << "'\n";
-      return exit_usage;
+      return bad_time(*text);
     }
-  }
-  if (from_t && until_t && *until_t < *from_t) {
-    std::cerr << "wfctl: --created-until is before --created-from\n";
-    return exit_usage;
   }
   // (1970-01-01T00:00:00Z itself is "no bound" to the API: a millisecond later is the same filter.)
   if (from_t) q.set_created_from_ms(std::max<std::int64_t>(wf::control::to_ms(*from_t), 1));
@@ -440,9 +440,7 @@ int main(int argc, char** argv) {
     if (*purge_cmd) {
       const auto t = parse_time(before);
       if (!t) {
-        std::cerr << "wfctl: a time is 2026-12-07T13:30:00Z (UTC, 1970 to 2200) or seconds since 1970, not '" << before
-                  << "'\n";
-        return exit_usage;
+        return bad_time(before);
       }
       v1::PurgeWorkflowsRequest r;
       r.set_before_ms(wf::control::to_ms(*t));

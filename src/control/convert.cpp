@@ -1,5 +1,6 @@
 #include "control/convert.hpp"
 
+#include "store/store_checks.hpp"
 #include "text.hpp"
 
 #include <chrono>
@@ -110,14 +111,10 @@ workflow_query from_proto(const v1::ListWorkflowsRequest& r) {
   if (r.created_from_ms() < 0 || r.created_until_ms() < 0) throw std::invalid_argument("a time before 1970");
   if (r.created_from_ms() != 0) q.created_from = from_ms(r.created_from_ms());
   if (r.created_until_ms() != 0) q.created_until = from_ms(r.created_until_ms());
-  if (q.created_from && q.created_until && *q.created_until < *q.created_from)
-    throw std::invalid_argument("a creation time range that ends before it starts");
   q.after = r.after();
   q.limit = r.limit() == 0 ? 50 : r.limit();
-  if (q.limit > workflow_query::max_limit)
-    throw std::invalid_argument("a page of " + std::to_string(q.limit) + " workflows (1 to " +
-                                std::to_string(workflow_query::max_limit) + ")");
   q.count = r.count();
+  detail::check_query(q, "list");  // what every store checks, checked at the door
   return q;
 }
 

@@ -19,7 +19,6 @@
 #include <grpcpp/server_builder.h>
 #include <grpcpp/server_context.h>
 
-#include <algorithm>
 #include <chrono>
 #include <future>
 #include <optional>
@@ -198,9 +197,9 @@ class control_service final : public v1::Control::Service {
   static Status invalid(const std::string& why) { return Status(StatusCode::INVALID_ARGUMENT, "wf control: " + why); }
   static Status cancelled() { return Status(StatusCode::CANCELLED, "wf control: cancelled by the client"); }
   static Status no_such(const std::string& gid) {
-    return Status(StatusCode::NOT_FOUND, "wf control: no workflow '" + detail_text(gid) + "'");
+    return Status(StatusCode::NOT_FOUND, "wf control: no workflow '" + clipped(gid) + "'");
   }
-  static std::string detail_text(const std::string& s) { return s.size() > 200 ? s.substr(0, 200) + "..." : s; }
+  static std::string clipped(const std::string& s) { return s.size() > 200 ? s.substr(0, 200) + "..." : s; }
 
   std::shared_ptr<store> store_;
   std::vector<std::string> read_, admin_;

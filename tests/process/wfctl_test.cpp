@@ -77,6 +77,15 @@ std::string filled_schema() {
   return schema;
 }
 
+// "kind name outcome" for each record of `show --json`'s journal.
+std::vector<std::string> timeline(const json::value& shown) {
+  std::vector<std::string> out;
+  for (const auto& r : shown.at("journal").as_array())
+    out.push_back(std::string(r.at("kind").as_string()) + " " + std::string(r.at("name").as_string()) + " " +
+                  std::string(r.at("outcome").as_string()));
+  return out;
+}
+
 std::vector<std::string> gids(const json::value& list) {
   std::vector<std::string> out;
   for (const auto& w : list.at("workflows").as_array()) out.emplace_back(w.at("gid").as_string());
@@ -128,11 +137,7 @@ TEST_CASE("wfctl show prints a rolled-back workflow's journal: the refusal, the 
   const auto schema = filled_schema();
   auto shown = parsed(wfctl(schema, {"show", "t-refused", "--json"}));
   CHECK(shown.at("workflow").at("status").as_string() == "failed");
-  std::vector<std::string> timeline;
-  for (const auto& r : shown.at("journal").as_array())
-    timeline.push_back(std::string(r.at("kind").as_string()) + " " + std::string(r.at("name").as_string()) + " " +
-                       std::string(r.at("outcome").as_string()));
-  CHECK(timeline == std::vector<std::string>{"branch Debit ok", "branch Credit failed", "decision rollback rollback",
+  CHECK(timeline(shown) == std::vector<std::string>{"branch Debit ok", "branch Credit failed", "decision rollback rollback",
                                              "rollback Debit done"});
   CHECK(shown.at("journal").as_array()[0].at("payload").as_string() == "debited");
   CHECK(shown.at("journal").as_array()[1].at("branch").as_string() == "02");
@@ -242,11 +247,7 @@ TEST_CASE("wf-server serves a database's workflows: wfctl --server lists, shows,
   CHECK(parsed(wfctl_server(server, read_token, {"list", "--status", "failed", "--json"})).at("workflows").as_array().size() == 1);
 
   auto shown = parsed(wfctl_server(server, read_token, {"show", "t-refused", "--json"}));
-  std::vector<std::string> timeline;
-  for (const auto& r : shown.at("journal").as_array())
-    timeline.push_back(std::string(r.at("kind").as_string()) + " " + std::string(r.at("name").as_string()) + " " +
-                       std::string(r.at("outcome").as_string()));
-  CHECK(timeline == std::vector<std::string>{"branch Debit ok", "branch Credit failed", "decision rollback rollback",
+  CHECK(timeline(shown) == std::vector<std::string>{"branch Debit ok", "branch Credit failed", "decision rollback rollback",
                                              "rollback Debit done"});
   const auto text = wfctl_server(server, read_token, {"show", "t-refused"});
   CHECK(text.output.find("reason: account closed") != std::string::npos);
