@@ -13,12 +13,18 @@
 // works whichever runner holds a workflow. wf-server serves the same API for
 // a database, as a process of its own; wfctl --server is its client.
 //
-// Security: it listens on a loopback address unless tokens *and* TLS are
-// configured (the constructor throws std::invalid_argument otherwise). With
-// tokens, every call needs "authorization: Bearer <token>"; read-only tokens
-// may list and get, admin tokens may do everything. Page sizes and purge
-// batches are bounded, request messages are limited to `max_request_bytes`,
-// and filters reach the store as values, never as SQL.
+// With `http_address`, it also serves HTTP there (https with the TLS below):
+// GET /metrics, the `metrics` object in the Prometheus text format, for a
+// scraper, and GET /healthz, "ok" while it runs.
+//
+// Security: it listens (gRPC and HTTP alike) on a loopback address unless
+// tokens *and* TLS are configured (the constructor throws
+// std::invalid_argument otherwise). With tokens, every call needs
+// "authorization: Bearer <token>" (gRPC metadata, or the HTTP header on
+// /metrics); read-only tokens may list, get and scrape, admin tokens may do
+// everything. Page sizes and purge batches are bounded, requests are limited
+// to `max_request_bytes` (HTTP: 413 beyond), and filters reach the store as
+// values, never as SQL.
 #ifndef WF_CONTROL_HPP
 #define WF_CONTROL_HPP
 
@@ -30,6 +36,8 @@
 #include <vector>
 
 namespace wf {
+
+class metrics;
 
 struct control_options {
   /// host:port. A loopback host (127.0.0.1, ::1, localhost) needs nothing
@@ -44,6 +52,12 @@ struct control_options {
   std::string tls_private_key{};
   /// A request message above this is refused by gRPC (RESOURCE_EXHAUSTED).
   std::size_t max_request_bytes = 64 * 1024;
+  /// Also serve HTTP here: /metrics and /healthz ("host:port", the same
+  /// rules as `address`; empty: no HTTP). Port 0: a free port (http_port()).
+  std::string http_address{};
+  /// What /metrics serves (nullptr: it answers 404). The runtime's and the
+  /// store's observer, usually. Needs `http_address`.
+  std::shared_ptr<const ::wf::metrics> metrics{};
   /// Threads that serve calls (each call waits for the store on one).
   int threads = 4;
 };
@@ -61,6 +75,8 @@ class control_server {
 
   /// The port it listens on.
   unsigned short port() const noexcept;
+  /// The port HTTP is served on (0 without `http_address`).
+  unsigned short http_port() const noexcept;
 
  private:
   struct impl;

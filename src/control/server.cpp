@@ -6,7 +6,9 @@
 // client cancels.
 #include <wf/control.hpp>
 
+#include "control/auth.hpp"
 #include "control/convert.hpp"
+#include "control/http.hpp"
 #include "control.grpc.pb.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -39,43 +41,13 @@ using ::grpc::StatusCode;
 
 constexpr std::uint32_t max_purge = 10000;
 
-// The host of "host:port", "[v6]:port" or "host".
-std::string host_of(const std::string& address) {
-  if (!address.empty() && address.front() == '[') {
-    const auto close = address.find(']');
-    return close == std::string::npos ? address : address.substr(1, close - 1);
-  }
-  const auto colon = address.rfind(':');
-  if (colon != std::string::npos && address.find(':') == colon) return address.substr(0, colon);
-  return address;  // no port, or a bare IPv6 address
-}
-
-bool is_loopback(const std::string& address) {
-  if (address.rfind("unix:", 0) == 0) return true;  // a local socket
-  const auto host = host_of(address);
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
-
-// Equal, in a time that does not depend on where the first difference is.
-bool same_token(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
-bool known(const std::vector<std::string>& tokens, std::string_view t) noexcept {
-  bool found = false;
-  for (const auto& k : tokens) found = same_token(k, t) || found;  // (all compared, whatever matches)
-  return found;
-}
-
-enum class role { read, admin };
+using control::role;
+using control::verdict;
 
 class control_service final : public v1::Control::Service {
  public:
   control_service(std::shared_ptr<store> st, const control_options& o, asio::io_context& io)
-      : store_(std::move(st)), read_(o.read_tokens), admin_(o.admin_tokens), io_(io) {}
+      : store_(std::move(st)), tokens_(o.read_tokens, o.admin_tokens), io_(io) {}
 
   Status ListWorkflows(ServerContext* ctx, const v1::ListWorkflowsRequest* req,
                        v1::ListWorkflowsResponse* resp) override {
@@ -166,22 +138,15 @@ class control_service final : public v1::Control::Service {
   }
 
   std::optional<Status> authorize(const ServerContext& ctx, role needed) const {
-    if (read_.empty() && admin_.empty()) return std::nullopt;
+    if (!tokens_.required()) return std::nullopt;
     const auto& md = ctx.client_metadata();
     const auto it = md.find("authorization");
-    if (it == md.end())
-      return Status(StatusCode::UNAUTHENTICATED, "wf control: a token is needed (authorization: Bearer <token>)");
-    const std::string_view value(it->second.data(), it->second.size());
-    constexpr std::string_view scheme = "Bearer ";
-    if (value.substr(0, scheme.size()) != scheme)
-      return Status(StatusCode::UNAUTHENTICATED, "wf control: the authorization is not 'Bearer <token>'");
-    const auto token = value.substr(scheme.size());
-    if (known(admin_, token)) return std::nullopt;
-    if (known(read_, token)) {
-      if (needed == role::read) return std::nullopt;
-      return Status(StatusCode::PERMISSION_DENIED, "wf control: a read-only token cannot change workflows");
-    }
-    return Status(StatusCode::UNAUTHENTICATED, "wf control: an unknown token");
+    std::string_view value;
+    if (it != md.end()) value = std::string_view(it->second.data(), it->second.size());
+    const auto v = tokens_.judge(it == md.end() ? nullptr : &value, needed);
+    if (v == verdict::allowed) return std::nullopt;
+    const auto code = v == verdict::read_only ? StatusCode::PERMISSION_DENIED : StatusCode::UNAUTHENTICATED;
+    return Status(code, "wf control: " + std::string(control::explain(v)));
   }
 
   template <class F>
@@ -202,7 +167,7 @@ class control_service final : public v1::Control::Service {
   static std::string clipped(const std::string& s) { return s.size() > 200 ? s.substr(0, 200) + "..." : s; }
 
   std::shared_ptr<store> store_;
-  std::vector<std::string> read_, admin_;
+  control::tokens tokens_;
   asio::io_context& io_;
 };
 
@@ -217,9 +182,13 @@ void check(const std::shared_ptr<store>& st, const control_options& o) {
         throw std::invalid_argument("wf::control_server: a token must be at least 16 characters, without spaces");
   const bool tokens = !o.read_tokens.empty() || !o.admin_tokens.empty();
   const bool tls = !o.tls_certificate_chain.empty();
-  if (!is_loopback(o.address) && !(tokens && tls))
-    throw std::invalid_argument("wf::control_server: '" + o.address +
-                                "' is not a loopback address: listening there needs tokens and TLS");
+  for (const auto* address : {&o.address, &o.http_address})
+    if (!address->empty() && !control::is_loopback(*address) && !(tokens && tls))
+      throw std::invalid_argument("wf::control_server: '" + *address +
+                                  "' is not a loopback address: listening there needs tokens and TLS");
+  if (o.address.empty()) throw std::invalid_argument("wf::control_server: no address");
+  if (o.metrics && o.http_address.empty())
+    throw std::invalid_argument("wf::control_server: metrics are served over HTTP: set http_address too");
   if (o.max_request_bytes == 0 || o.max_request_bytes > (64u << 20))
     throw std::invalid_argument("wf::control_server: max_request_bytes must be 1 byte to 64 MiB");
 }
@@ -234,6 +203,7 @@ struct control_server::impl {
   std::thread thread;
   control_service service;
   std::unique_ptr<::grpc::Server> server;
+  std::optional<control::http_server> http;
   int port = 0;
 };
 
@@ -255,12 +225,14 @@ control_server::control_server(std::shared_ptr<store> st, control_options option
   impl_->server = builder.BuildAndStart();
   if (!impl_->server || impl_->port == 0)
     throw std::runtime_error("wf::control_server: cannot listen on '" + options.address + "'");
+  if (!options.http_address.empty()) impl_->http.emplace(impl_->io, options);
   impl_->thread = std::thread([io = &impl_->io] { io->run(); });
 }
 
 control_server::~control_server() {
   impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   impl_->server->Wait();
+  if (impl_->http) impl_->http->stop();
   // The io_context's thread ends once the store's operations still under
   // way (of calls their clients gave up on) have finished.
   impl_->work.reset();
@@ -268,5 +240,7 @@ control_server::~control_server() {
 }
 
 unsigned short control_server::port() const noexcept { return static_cast<unsigned short>(impl_->port); }
+
+unsigned short control_server::http_port() const noexcept { return impl_->http ? impl_->http->port() : 0; }
 
 }  // namespace wf

@@ -1,12 +1,19 @@
 // wf::control_server: the control API (proto/wf/control.proto) over a
 // memory store that a runtime filled, called through gRPC's generated stub
-// on loopback, as wfctl --server calls it.
+// on loopback, as wfctl --server calls it; and its HTTP side (/metrics,
+// /healthz), called with Beast as a Prometheus scraper would.
 #include "support.hpp"
 
 #include "control.grpc.pb.h"
 
 #include <wf/control.hpp>
 #include <wf/memory_store.hpp>
+#include <wf/metrics.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
@@ -24,10 +31,11 @@ namespace {
 // A memory store with three workflows of "transfer": "t-ok" succeeded,
 // "t-refused" rolled back (Credit refused, Debit compensated), "t-bug"
 // stuck (its Credit threw a logic_error).
-std::shared_ptr<wf::memory_store> filled_store() {
+// The runtime tells `observer`, if any, what it does.
+std::shared_ptr<wf::memory_store> filled_store(std::shared_ptr<wf::observer> observer = nullptr) {
   auto store = std::make_shared<wf::memory_store>();
   asio::io_context io;
-  wf::runtime rt(io.get_executor(), store, {.executor_id = "svc-1"});
+  wf::runtime rt(io.get_executor(), store, {.executor_id = "svc-1", .observer = std::move(observer)});
   rt.register_workflow("transfer", [](wf::workflow& w, std::string in) -> asio::awaitable<std::string> {
     auto debit = [](const wf::branch_context&) -> asio::awaitable<std::string> { co_return "debited"; };
     auto undo = [](const wf::branch_context&) -> asio::awaitable<void> { co_return; };
@@ -100,6 +108,75 @@ wf::control_options on_any_port() {
 
 const std::string read_token = "read-0123456789abcdef";
 const std::string admin_token = "admin-0123456789abcdef";
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// A self-signed certificate for "localhost" and its key, made with the
+// openssl tool; nullopt (and a warning) if it cannot.
+std::optional<std::pair<std::string, std::string>> localhost_certificate() {
+  const std::string dir = "/tmp/wf_control_tls_" + std::to_string(::getpid());
+  const std::string cmd = "mkdir -p " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost"
+                          " -addext subjectAltName=DNS:localhost -keyout " + dir + "/key.pem -out " + dir +
+                          "/cert.pem > " + dir + "/log 2>&1";
+  const bool made = std::system(cmd.c_str()) == 0;
+  std::pair<std::string, std::string> pem{read_file(dir + "/cert.pem"), read_file(dir + "/key.pem")};
+  std::system(("rm -rf " + dir).c_str());
+  if (!made) {
+    WARN("openssl could not make a certificate: TLS not tested");
+    return std::nullopt;
+  }
+  return pem;
+}
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+struct http_answer {
+  unsigned status = 0;
+  std::string body;
+  http::response<http::string_body> whole;
+};
+
+// One request on `stream`, which stays open if the server keeps it alive.
+template <class Stream>
+http_answer ask(Stream& stream, http::verb verb, const std::string& target, const std::string& token = {}) {
+  http::request<http::string_body> req{verb, target, 11};
+  req.set(http::field::host, "localhost");
+  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+  req.prepare_payload();
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http_answer a;
+  http::read(stream, buffer, a.whole);
+  a.status = a.whole.result_int();
+  a.body = a.whole.body();
+  return a;
+}
+
+tcp::socket connected(asio::io_context& io, unsigned short port) {
+  tcp::socket s(io);
+  s.connect({asio::ip::make_address("127.0.0.1"), port});
+  return s;
+}
+
+http_answer ask(unsigned short port, const std::string& target, const std::string& token = {},
+                http::verb verb = http::verb::get) {
+  asio::io_context io;
+  auto s = connected(io, port);
+  return ask(s, verb, target, token);
+}
+
+wf::control_options with_http() {
+  auto o = on_any_port();
+  o.http_address = "127.0.0.1:0";
+  return o;
+}
 
 }  // namespace
 
@@ -313,27 +390,13 @@ TEST_CASE("the control server refuses options that would expose it: another addr
 }
 
 TEST_CASE("the control server serves TLS, and then listens on any address with tokens") {
-  // A self-signed certificate for "localhost", made with the openssl tool.
-  const std::string dir = "/tmp/wf_control_tls_" + std::to_string(::getpid());
-  const std::string cmd = "mkdir -p " + dir + " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost"
-                          " -addext subjectAltName=DNS:localhost -keyout " + dir + "/key.pem -out " + dir +
-                          "/cert.pem > " + dir + "/log 2>&1";
-  if (std::system(cmd.c_str()) != 0) {
-    WARN("openssl could not make a certificate: TLS not tested");
-    return;
-  }
-  const auto read = [](const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-  };
+  const auto pem = localhost_certificate();
+  if (!pem) return;
   auto o = on_any_port();
   o.address = "0.0.0.0:0";
   o.admin_tokens = {admin_token};
-  o.tls_certificate_chain = read(dir + "/cert.pem");
-  o.tls_private_key = read(dir + "/key.pem");
-  std::system(("rm -rf " + dir).c_str());
+  o.tls_certificate_chain = pem->first;
+  o.tls_private_key = pem->second;
   wf::control_server server(filled_store(), o);
 
   grpc::SslCredentialsOptions ssl;
@@ -350,4 +413,152 @@ TEST_CASE("the control server serves TLS, and then listens on any address with t
   client plain(server.port(), grpc::InsecureChannelCredentials(), "localhost");
   plain.token = admin_token;
   CHECK_FALSE(plain.list(v1::ListWorkflowsRequest{}, page).ok());
+}
+
+TEST_CASE("the control server serves a runtime's metrics on /metrics over HTTP, and /healthz") {
+  auto metrics = std::make_shared<wf::metrics>();
+  auto o = with_http();
+  o.metrics = metrics;
+  wf::control_server server(filled_store(metrics), o);
+  REQUIRE(server.http_port() != 0);
+  CHECK(server.http_port() != server.port());
+
+  const auto scraped = ask(server.http_port(), "/metrics");
+  REQUIRE(scraped.status == 200);
+  CHECK(scraped.whole[http::field::content_type] == "text/plain; version=0.0.4; charset=utf-8");
+  CHECK(scraped.body == metrics->prometheus());  // (nothing runs meanwhile)
+  CHECK_THAT(scraped.body, Catch::Contains("wf_workflows_finished_total{workflow=\"transfer\",status=\"succeeded\"} 1"));
+  CHECK_THAT(scraped.body, Catch::Contains("wf_workflows_finished_total{workflow=\"transfer\",status=\"stuck\"} 1"));
+
+  const auto health = ask(server.http_port(), "/healthz");
+  CHECK(health.status == 200);
+  CHECK(health.body == "ok\n");
+  CHECK(ask(server.http_port(), "/metrics?debug=1").status == 200);  // (a query is ignored)
+  CHECK(ask(server.http_port(), "/workflows").status == 404);
+  const auto posted = ask(server.http_port(), "/metrics", {}, http::verb::post);
+  CHECK(posted.status == 405);
+  CHECK(posted.whole[http::field::allow] == "GET");
+
+  // A connection is kept alive for several requests.
+  asio::io_context io;
+  auto kept = connected(io, server.http_port());
+  CHECK(ask(kept, http::verb::get, "/healthz").status == 200);
+  CHECK(ask(kept, http::verb::get, "/metrics").status == 200);
+
+  // Without metrics, /metrics is not there; without http_address, no HTTP.
+  wf::control_server bare(filled_store(), with_http());
+  CHECK(ask(bare.http_port(), "/metrics").status == 404);
+  CHECK(ask(bare.http_port(), "/healthz").status == 200);
+  wf::control_server grpc_only(filled_store(), on_any_port());
+  CHECK(grpc_only.http_port() == 0);
+}
+
+TEST_CASE("the control server's HTTP side bounds what it reads: request size, header size, connections") {
+  auto o = with_http();
+  o.max_request_bytes = 1024;
+  wf::control_server server(filled_store(), o);
+  asio::io_context io;
+  const auto raw = [&](const std::string& request) {
+    auto s = connected(io, server.http_port());
+    asio::write(s, asio::buffer(request));
+    beast::flat_buffer buffer;
+    http::response<http::string_body> r;
+    http::read(s, buffer, r);
+    return r.result_int();
+  };
+  // A body announced above the limit is refused before it is read.
+  CHECK(raw("GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n") == 413);
+  CHECK(raw("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n") == 431);
+  CHECK(raw("NOT HTTP AT ALL\r\n\r\n") == 400);
+
+  // 64 connections at once; the 65th is closed at once, the others still served.
+  std::vector<tcp::socket> open;
+  for (int i = 0; i < 64; ++i) open.push_back(connected(io, server.http_port()));
+  CHECK(ask(open.front(), http::verb::get, "/healthz").status == 200);
+  auto extra = connected(io, server.http_port());  // (accepted after the 64, which are all still open)
+  char byte = 0;
+  boost::system::error_code ec;
+  extra.read_some(asio::buffer(&byte, 1), ec);
+  CHECK(ec == asio::error::eof);
+  CHECK(ask(open.back(), http::verb::get, "/healthz").status == 200);
+}
+
+TEST_CASE("the control server's destructor closes the HTTP connections a client keeps open") {
+  asio::io_context io;
+  std::optional<tcp::socket> kept;
+  {
+    wf::control_server server(filled_store(), with_http());
+    kept.emplace(connected(io, server.http_port()));
+    REQUIRE(ask(*kept, http::verb::get, "/healthz").status == 200);
+  }  // (returns although the connection is open and idle)
+  char byte = 0;
+  boost::system::error_code ec;
+  kept->read_some(asio::buffer(&byte, 1), ec);
+  CHECK(ec);
+}
+
+TEST_CASE("with tokens, /metrics needs one: none or a wrong one is 401, a read-only one will do") {
+  auto metrics = std::make_shared<wf::metrics>();
+  auto o = with_http();
+  o.metrics = metrics;
+  o.read_tokens = {read_token};
+  o.admin_tokens = {admin_token};
+  wf::control_server server(filled_store(metrics), o);
+  const auto none = ask(server.http_port(), "/metrics");
+  CHECK(none.status == 401);
+  CHECK(none.whole[http::field::www_authenticate] == "Bearer realm=\"wf\"");
+  CHECK_THAT(none.body, Catch::Contains("a token is needed"));
+  CHECK(ask(server.http_port(), "/metrics", "wrong-0123456789abcdef").status == 401);
+  CHECK(ask(server.http_port(), "/metrics", read_token).status == 200);
+  CHECK(ask(server.http_port(), "/metrics", admin_token).status == 200);
+  CHECK(ask(server.http_port(), "/healthz").status == 200);  // (says nothing about workflows)
+}
+
+TEST_CASE("the control server serves /metrics over https with its certificate, and refuses HTTP options that would expose it") {
+  auto store = filled_store();
+  for (const char* address : {"0.0.0.0:0", "10.1.2.3:0"}) {
+    INFO(address);
+    auto o = with_http();
+    o.http_address = address;
+    CHECK_THROWS_AS(wf::control_server(store, o), std::invalid_argument);
+  }
+  auto o = on_any_port();
+  o.metrics = std::make_shared<wf::metrics>();
+  CHECK_THROWS_AS(wf::control_server(store, o), std::invalid_argument);  // metrics, but no HTTP to serve them
+  o = with_http();
+  o.http_address = "no-port";
+  CHECK_THROWS_AS(wf::control_server(store, o), std::invalid_argument);
+
+  const auto pem = localhost_certificate();
+  if (!pem) return;
+  o = with_http();
+  o.http_address = "0.0.0.0:0";
+  o.read_tokens = {read_token};
+  o.tls_certificate_chain = pem->first;
+  o.tls_private_key = pem->second;
+  o.metrics = std::make_shared<wf::metrics>();
+  wf::control_server server(store, o);
+
+  asio::io_context io;
+  asio::ssl::context tls(asio::ssl::context::tls_client);
+  tls.add_certificate_authority(asio::buffer(pem->first));
+  tls.set_verify_mode(asio::ssl::verify_peer);
+  asio::ssl::stream<tcp::socket> stream(connected(io, server.http_port()), tls);
+  stream.set_verify_callback(asio::ssl::host_name_verification("localhost"));
+  REQUIRE(::SSL_set_tlsext_host_name(stream.native_handle(), "localhost"));
+  stream.handshake(asio::ssl::stream_base::client);
+  const auto scraped = ask(stream, http::verb::get, "/metrics", read_token);
+  CHECK(scraped.status == 200);
+  CHECK_THAT(scraped.body, Catch::Contains("# TYPE wf_workflows_created_total counter"));
+
+  // Plain HTTP on the same port gets no answer.
+  auto plain = connected(io, server.http_port());
+  http::request<http::string_body> req{http::verb::get, "/healthz", 11};
+  req.set(http::field::host, "localhost");
+  http::write(plain, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> r;
+  boost::system::error_code ec;
+  http::read(plain, buffer, r, ec);
+  CHECK(ec);
 }
