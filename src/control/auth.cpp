@@ -3,19 +3,22 @@
 
 namespace wf::control {
 
-std::string host_of(const std::string& address) {
+host_port split_address(const std::string& address) {
   if (!address.empty() && address.front() == '[') {
     const auto close = address.find(']');
-    return close == std::string::npos ? address : address.substr(1, close - 1);
+    if (close == std::string::npos) return {address, {}};
+    const bool port = address.compare(close + 1, 1, ":") == 0;
+    return {address.substr(1, close - 1), port ? address.substr(close + 2) : std::string{}};
   }
   const auto colon = address.rfind(':');
-  if (colon != std::string::npos && address.find(':') == colon) return address.substr(0, colon);
-  return address;  // no port, or a bare IPv6 address
+  if (colon != std::string::npos && address.find(':') == colon)
+    return {address.substr(0, colon), address.substr(colon + 1)};
+  return {address, {}};  // no port, or a bare IPv6 address
 }
 
 bool is_loopback(const std::string& address) {
   if (address.rfind("unix:", 0) == 0) return true;  // a local socket
-  const auto host = host_of(address);
+  const auto host = split_address(address).host;
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
@@ -37,7 +40,7 @@ bool known(const std::vector<std::string>& tokens, std::string_view t) noexcept 
 
 }  // namespace
 
-verdict tokens::judge(const std::string_view* authorization, role needed) const noexcept {
+verdict tokens::judge(std::optional<std::string_view> authorization, role needed) const noexcept {
   if (!required()) return verdict::allowed;
   if (!authorization) return verdict::missing;
   constexpr std::string_view scheme = "Bearer ";

@@ -3,14 +3,19 @@
 #ifndef WF_SRC_CONTROL_AUTH_HPP
 #define WF_SRC_CONTROL_AUTH_HPP
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace wf::control {
 
-/// The host of "host:port", "[v6]:port" or "host".
-std::string host_of(const std::string& address);
+/// "host:port", "[v6]:port", "host" or a bare IPv6 address, in its parts
+/// (the port is empty if there is none).
+struct host_port {
+  std::string host, port;
+};
+host_port split_address(const std::string& address);
 /// 127.x, ::1, localhost, or a unix: socket.
 bool is_loopback(const std::string& address);
 
@@ -32,9 +37,9 @@ class tokens {
   /// Whether any token is configured (if not, everything is allowed).
   bool required() const noexcept { return !read_.empty() || !admin_.empty(); }
 
-  /// Judges the value of an "authorization" header (nullptr: none sent).
+  /// Judges the value of an "authorization" header (nullopt: none sent).
   /// Tokens are compared in a time that does not depend on their contents.
-  verdict judge(const std::string_view* authorization, role needed) const noexcept;
+  verdict judge(std::optional<std::string_view> authorization, role needed) const noexcept;
 
  private:
   std::vector<std::string> read_, admin_;

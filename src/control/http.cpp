@@ -8,6 +8,8 @@
 // beyond), 30 s for each read and write.
 #include "control/http.hpp"
 
+#include "control/auth.hpp"
+
 #include <wf/metrics.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -97,9 +99,9 @@ response answer(const state& st, const request& req) {
   if (path != "/metrics") return say(http::status::not_found, "wf control: no such page\n");
 
   const auto it = req.find(http::field::authorization);
-  std::string_view authorization;
-  if (it != req.end()) authorization = std::string_view(it->value().data(), it->value().size());
-  const auto v = st.tokens.judge(it == req.end() ? nullptr : &authorization, role::read);
+  std::optional<std::string_view> authorization;
+  if (it != req.end()) authorization.emplace(it->value().data(), it->value().size());
+  const auto v = st.tokens.judge(authorization, role::read);
   if (v != verdict::allowed) {
     const bool forbidden = v == verdict::read_only;
     auto r = say(forbidden ? http::status::forbidden : http::status::unauthorized,
@@ -218,22 +220,12 @@ asio::awaitable<void> accept(std::shared_ptr<state> st) {
   }
 }
 
-// "host:port" or "[v6]:port" into its parts.
-std::pair<std::string, std::string> split(const std::string& address) {
-  std::string host, port;
-  if (!address.empty() && address.front() == '[') {
-    const auto close = address.find("]:");
-    if (close != std::string::npos) {
-      host = address.substr(1, close - 1);
-      port = address.substr(close + 2);
-    }
-  } else if (const auto colon = address.rfind(':'); colon != std::string::npos) {
-    host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-  }
-  if (host.empty() || port.empty() || port.find_first_not_of("0123456789") != std::string::npos)
+// The parts of `http_address`, which must have a port.
+host_port listening_address(const std::string& address) {
+  auto parts = split_address(address);
+  if (parts.host.empty() || parts.port.empty() || parts.port.find_first_not_of("0123456789") != std::string::npos)
     throw std::invalid_argument("wf::control_server: the HTTP address '" + address + "' is not host:port");
-  return {host, port};
+  return parts;
 }
 
 }  // namespace
@@ -251,7 +243,7 @@ http_server::http_server(asio::io_context& io, const control_options& o)
       throw std::invalid_argument("wf::control_server: the TLS certificate chain or private key cannot be used: " +
                                   ec.message());
   }
-  const auto [host, port] = split(o.http_address);
+  const auto [host, port] = listening_address(o.http_address);
   boost::system::error_code ec;
   tcp::resolver resolver(io);
   const auto found = resolver.resolve(host, port, tcp::resolver::passive | tcp::resolver::numeric_service, ec);

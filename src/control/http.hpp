@@ -5,8 +5,6 @@
 
 #include <wf/control.hpp>
 
-#include "control/auth.hpp"
-
 #include <boost/asio/io_context.hpp>
 
 #include <memory>

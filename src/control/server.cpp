@@ -141,9 +141,9 @@ class control_service final : public v1::Control::Service {
     if (!tokens_.required()) return std::nullopt;
     const auto& md = ctx.client_metadata();
     const auto it = md.find("authorization");
-    std::string_view value;
-    if (it != md.end()) value = std::string_view(it->second.data(), it->second.size());
-    const auto v = tokens_.judge(it == md.end() ? nullptr : &value, needed);
+    std::optional<std::string_view> value;
+    if (it != md.end()) value.emplace(it->second.data(), it->second.size());
+    const auto v = tokens_.judge(value, needed);
     if (v == verdict::allowed) return std::nullopt;
     const auto code = v == verdict::read_only ? StatusCode::PERMISSION_DENIED : StatusCode::UNAUTHENTICATED;
     return Status(code, "wf control: " + std::string(control::explain(v)));
@@ -182,11 +182,11 @@ void check(const std::shared_ptr<store>& st, const control_options& o) {
         throw std::invalid_argument("wf::control_server: a token must be at least 16 characters, without spaces");
   const bool tokens = !o.read_tokens.empty() || !o.admin_tokens.empty();
   const bool tls = !o.tls_certificate_chain.empty();
+  if (o.address.empty()) throw std::invalid_argument("wf::control_server: no address");
   for (const auto* address : {&o.address, &o.http_address})
     if (!address->empty() && !control::is_loopback(*address) && !(tokens && tls))
       throw std::invalid_argument("wf::control_server: '" + *address +
                                   "' is not a loopback address: listening there needs tokens and TLS");
-  if (o.address.empty()) throw std::invalid_argument("wf::control_server: no address");
   if (o.metrics && o.http_address.empty())
     throw std::invalid_argument("wf::control_server: metrics are served over HTTP: set http_address too");
   if (o.max_request_bytes == 0 || o.max_request_bytes > (64u << 20))
